@@ -1,0 +1,129 @@
+import path from 'node:path';
+
+export type DocumentsReadPath = 'registry' | 'listing' | 'shadow';
+
+export interface Config {
+  /** Unset: hotpath starts an embedded PostgreSQL under the data dir. */
+  databaseUrl: string | undefined;
+  /** Unset: objects live on the file system under the data dir. */
+  storageUrl: string | undefined;
+  redisUrl: string | undefined;
+  port: number;
+  host: string;
+  /** Base of the download URLs the file-system store signs; defaults to this server's address. */
+  publicUrl: string;
+  dataDir: string;
+  /** Unset: generated once and kept in the data dir, so the CLI and the server agree. */
+  tokenSecret: string | undefined;
+  uploadLimitBytes: number;
+  downloadUrlTtlSeconds: number;
+  documentsReadPath: DocumentsReadPath;
+  db: {
+    poolMax: number;
+    connectionTimeoutMs: number;
+    idleTimeoutMs: number;
+    statementTimeoutMs: number;
+  };
+  /** Fail a request that overruns its query budget or repeats a statement (tests turn this on). */
+  strictQueryBudgets: boolean;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Reads the environment into one typed object; every problem is reported at once, by variable name. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const text = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+  const integer = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = text(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max} (got '${raw}')`);
+      return fallback;
+    }
+    return value;
+  };
+  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
+    const raw = text(name);
+    if (raw === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(raw)) {
+      problems.push(`${name} must be one of ${allowed.join(', ')} (got '${raw}')`);
+      return fallback;
+    }
+    return raw as T;
+  };
+  const url = (name: string, protocols: string[]): string | undefined => {
+    const raw = text(name);
+    if (raw === undefined) return undefined;
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      problems.push(`${name} is not a URL (got '${redact(raw)}')`);
+      return undefined;
+    }
+    if (!protocols.includes(parsed.protocol)) {
+      problems.push(
+        `${name} must start with ${protocols.map((p) => `${p}//`).join(' or ')} (got '${redact(raw)}')`,
+      );
+      return undefined;
+    }
+    return raw;
+  };
+
+  const port = integer('PORT', 3000, 0, 65535);
+  const host = text('HOST') ?? '127.0.0.1';
+  const tokenSecret = text('HOTPATH_TOKEN_SECRET');
+  if (tokenSecret !== undefined && tokenSecret.length < 32) {
+    problems.push('HOTPATH_TOKEN_SECRET must be at least 32 characters');
+  }
+  const storageUrl = url('STORAGE_URL', ['s3:', 'file:']);
+  if (storageUrl?.startsWith('s3:') && new URL(storageUrl).hostname === '') {
+    problems.push(`STORAGE_URL must name a bucket, as s3://bucket?region=…&endpoint=… (got '${storageUrl}')`);
+  }
+  const publicUrl = url('HOTPATH_PUBLIC_URL', ['http:', 'https:']);
+  const config: Config = {
+    databaseUrl: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    storageUrl,
+    redisUrl: url('REDIS_URL', ['redis:', 'rediss:']),
+    port,
+    host,
+    publicUrl: (publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, ''),
+    dataDir: path.resolve(text('HOTPATH_DATA_DIR') ?? '.hotpath'),
+    tokenSecret,
+    uploadLimitBytes: integer('HOTPATH_UPLOAD_LIMIT_BYTES', 100 * 1024 * 1024, 1, 5 * 1024 ** 4),
+    downloadUrlTtlSeconds: integer('HOTPATH_DOWNLOAD_URL_TTL_SECONDS', 300, 60, 7 * 24 * 3600),
+    documentsReadPath: oneOf('DOCUMENTS_READ_PATH', ['registry', 'listing', 'shadow'] as const, 'registry'),
+    db: {
+      poolMax: integer('DB_POOL_MAX', 10, 1, 500),
+      connectionTimeoutMs: integer('DB_CONNECTION_TIMEOUT_MS', 5000, 100, 120_000),
+      idleTimeoutMs: integer('DB_IDLE_TIMEOUT_MS', 30_000, 1000, 3_600_000),
+      statementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 15_000, 100, 3_600_000),
+    },
+    strictQueryBudgets: oneOf('HOTPATH_STRICT_QUERY_BUDGETS', ['true', 'false'] as const, 'false') === 'true',
+    logLevel: oneOf(
+      'LOG_LEVEL',
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
+      'info',
+    ),
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** Hides a password in a URL before it is echoed into an error message. */
+function redact(raw: string): string {
+  return raw.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}

@@ -1,0 +1,96 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+
+export const ROLES = ['reader', 'author', 'approver', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Who a request acts as. Scopes narrow what a non-admin sees; admin sees everything. */
+export interface Principal {
+  subject: string;
+  role: Role;
+  /** Facilities (worklist) this token may see. */
+  facilities: string[];
+  /** Merchants (dashboard) this token may see. */
+  merchants: string[];
+  expiresAt: Date | undefined;
+}
+
+interface TokenClaims {
+  sub: string;
+  role: Role;
+  fac?: string[];
+  mer?: string[];
+  iat: number;
+  exp?: number;
+}
+
+const PREFIX = 'hp1.';
+
+export function roleAtLeast(role: Role, required: Role): boolean {
+  return ROLES.indexOf(role) >= ROLES.indexOf(required);
+}
+
+export class TokenError extends Error {}
+
+/**
+ * Stateless bearer tokens: `hp1.<claims>.<HMAC-SHA256>`, signed with the token secret. Changing the
+ * secret revokes every token at once.
+ */
+export class TokenAuthority {
+  private readonly key: Buffer;
+
+  constructor(secret: string) {
+    this.key = createHmac('sha256', secret).update('hotpath/bearer-token').digest();
+  }
+
+  issue(input: {
+    subject: string;
+    role: Role;
+    facilities?: string[];
+    merchants?: string[];
+    expiresInSeconds?: number;
+    now?: Date;
+  }): string {
+    const issuedAt = Math.floor((input.now ?? new Date()).getTime() / 1000);
+    const claims: TokenClaims = {
+      sub: input.subject,
+      role: input.role,
+      ...(input.facilities?.length ? { fac: input.facilities } : {}),
+      ...(input.merchants?.length ? { mer: input.merchants } : {}),
+      iat: issuedAt,
+      ...(input.expiresInSeconds ? { exp: issuedAt + input.expiresInSeconds } : {}),
+    };
+    const body = Buffer.from(JSON.stringify(claims)).toString('base64url');
+    return `${PREFIX}${body}.${this.sign(body)}`;
+  }
+
+  verify(token: string, now = Date.now()): Principal {
+    if (!token.startsWith(PREFIX)) throw new TokenError('not a hotpath token');
+    const [body, signature, extra] = token.slice(PREFIX.length).split('.');
+    if (!body || !signature || extra !== undefined) throw new TokenError('malformed token');
+    const expected = Buffer.from(this.sign(body));
+    const given = Buffer.from(signature);
+    if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
+      throw new TokenError('token signature does not match');
+    }
+    let claims: TokenClaims;
+    try {
+      claims = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as TokenClaims;
+    } catch {
+      throw new TokenError('malformed token');
+    }
+    if (typeof claims.sub !== 'string' || !ROLES.includes(claims.role))
+      throw new TokenError('malformed token');
+    if (claims.exp !== undefined && claims.exp * 1000 <= now) throw new TokenError('token has expired');
+    return {
+      subject: claims.sub,
+      role: claims.role,
+      facilities: claims.fac ?? [],
+      merchants: claims.mer ?? [],
+      expiresAt: claims.exp === undefined ? undefined : new Date(claims.exp * 1000),
+    };
+  }
+
+  private sign(body: string): string {
+    return createHmac('sha256', this.key).update(body).digest('base64url');
+  }
+}

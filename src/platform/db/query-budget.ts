@@ -1,0 +1,49 @@
+import type { RequestLedger, StatementRecord } from '../request-ledger.ts';
+
+export interface BudgetViolation {
+  kind: 'budget' | 'n+1';
+  message: string;
+}
+
+/**
+ * Judges one request's statements against its declared budget, and looks for an N+1: the same
+ * statement shape from the same call site run two or more times with different parameters (the rule
+ * Prosopite applies). Statements repeated with identical parameters (BEGIN, COMMIT) are not N+1.
+ */
+export function judgeStatements(ledger: RequestLedger, budget: number, route: string): BudgetViolation[] {
+  const violations: BudgetViolation[] = [];
+  if (ledger.db.count > budget) {
+    violations.push({
+      kind: 'budget',
+      message:
+        `${route} issued ${ledger.db.count} SQL statements; its budget is ${budget}.` +
+        (ledger.statements.length > 0 ? `\n${ledger.statements.map(describe).join('\n')}` : ''),
+    });
+  }
+  const bySite = new Map<string, StatementRecord[]>();
+  for (const statement of ledger.statements) {
+    const key = `${statement.callSite}\u0000${statement.shape}`;
+    const group = bySite.get(key) ?? [];
+    group.push(statement);
+    bySite.set(key, group);
+  }
+  for (const group of bySite.values()) {
+    const distinctParams = new Set(group.map((statement) => statement.params));
+    const first = group[0];
+    if (first && group.length >= 2 && distinctParams.size >= 2) {
+      violations.push({
+        kind: 'n+1',
+        message: `${route}: N+1 — the same statement ran ${group.length} times from ${first.callSite} with different parameters: ${truncate(first.shape)}`,
+      });
+    }
+  }
+  return violations;
+}
+
+function describe(statement: StatementRecord, index: number): string {
+  return `  ${index + 1}. ${statement.callSite}  ${truncate(statement.shape)}`;
+}
+
+function truncate(text: string, max = 240): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}

@@ -1,0 +1,114 @@
+import { Type } from 'typebox';
+import type { Database } from '../db/database.ts';
+import { pendingMigrations } from '../db/migrations.ts';
+import { metricsRegistry } from '../metrics/registry.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
+import type { UrlSigner } from '../storage/url-signing.ts';
+import type { RoutesPlugin } from './app.ts';
+import { HttpProblem, notFound, problemResponses, serviceUnavailable } from './problems.ts';
+
+export function healthRoutes(database: Database): RoutesPlugin {
+  return async (app) => {
+    app.get(
+      '/healthz',
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'The process is alive',
+          security: [],
+          response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+        },
+        config: { access: 'public', queryBudget: 0 },
+      },
+      async () => ({ status: 'ok' as const }),
+    );
+
+    app.get(
+      '/readyz',
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'The database is reachable and every migration is applied',
+          security: [],
+          response: { 200: Type.Object({ status: Type.Literal('ready') }), ...problemResponses(503) },
+        },
+        config: { access: 'public', queryBudget: 4 },
+      },
+      async () => {
+        let pending: string[];
+        try {
+          pending = await pendingMigrations(database.db);
+        } catch (error) {
+          throw serviceUnavailable(`database unreachable: ${(error as Error).message}`);
+        }
+        if (pending.length > 0) throw serviceUnavailable(`migrations not applied: ${pending.join(', ')}`);
+        return { status: 'ready' as const };
+      },
+    );
+
+    app.get(
+      '/metrics',
+      {
+        schema: { tags: ['operations'], summary: 'Prometheus metrics', security: [], hide: true },
+        config: { access: 'public', queryBudget: 2 },
+      },
+      async (_request, reply) => {
+        reply.type(metricsRegistry.contentType);
+        return metricsRegistry.metrics();
+      },
+    );
+  };
+}
+
+/**
+ * Serves the file-system store's signed download URLs. The signature covers key and expiry: a changed
+ * byte is 403, a genuine URL past its expiry is 410.
+ */
+export function signedObjectRoutes(store: ObjectStore, signer: UrlSigner): RoutesPlugin {
+  return async (app) => {
+    app.get(
+      '/v1/objects/*',
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'Download an object through a signed URL (file-system store only)',
+          security: [],
+          querystring: Type.Object({
+            expires: Type.Optional(Type.String()),
+            signature: Type.Optional(Type.String()),
+          }),
+          response: {
+            200: Type.Unknown({ description: 'The object, with its content type' }),
+            ...problemResponses(403, 404, 410),
+          },
+        },
+        config: { access: 'signed-url', queryBudget: 0 },
+      },
+      async (request, reply) => {
+        const key = (request.params as { '*': string })['*'];
+        const verdict = signer.check(key, request.query.expires, request.query.signature);
+        if (verdict === 'tampered') {
+          throw new HttpProblem(403, 'Forbidden', 'the download URL signature is not valid', {
+            type: 'bad-signature',
+          });
+        }
+        if (verdict === 'expired') {
+          throw new HttpProblem(410, 'Gone', 'the download URL has expired; ask the API for a new one', {
+            type: 'url-expired',
+          });
+        }
+        const found = await store.get(key);
+        if (!found) throw notFound('the object no longer exists');
+        reply
+          .type(found.object.contentType)
+          .header('content-length', found.object.sizeBytes)
+          .header('cache-control', 'private, max-age=60')
+          .header(
+            'content-disposition',
+            `attachment; filename="${encodeURIComponent(key.split('/').at(-1) ?? 'object')}"`,
+          );
+        return reply.send(found.body);
+      },
+    );
+  };
+}

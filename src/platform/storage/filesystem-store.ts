@@ -1,0 +1,183 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  assertValidKey,
+  type DownloadUrl,
+  type DownloadUrlOptions,
+  type ListedObject,
+  type ObjectPage,
+  type ObjectStore,
+  type StoredObject,
+  storageRequest,
+} from './object-store.ts';
+import type { UrlSigner } from './url-signing.ts';
+
+/** Object bodies carry this suffix, so a key may also be the prefix of other keys (`a/b` and `a/b/c`). */
+const BODY_SUFFIX = '.obj';
+const META_SUFFIX = '.meta.json';
+
+interface ObjectMeta {
+  contentType: string;
+}
+
+/**
+ * Objects as files under one directory. Writes go to a temporary file and are renamed into place, so
+ * a reader never sees half an object. Download URLs point at this server's `/v1/objects/…` route,
+ * signed with an HMAC that route checks.
+ */
+export class FileSystemObjectStore implements ObjectStore {
+  readonly kind = 'filesystem' as const;
+  private readonly objectsDir: string;
+  private readonly scratchDir: string;
+
+  constructor(
+    root: string,
+    private readonly publicUrl: string,
+    private readonly signer: UrlSigner,
+  ) {
+    this.objectsDir = path.join(root, 'objects');
+    this.scratchDir = path.join(root, 'objects-tmp');
+  }
+
+  put(key: string, body: Readable, options: { contentType: string }): Promise<void> {
+    assertValidKey(key);
+    return storageRequest('PutObject', async () => {
+      await mkdir(this.scratchDir, { recursive: true });
+      const scratch = path.join(this.scratchDir, randomUUID());
+      try {
+        await pipeline(body, createWriteStream(scratch));
+        const target = this.bodyPath(key);
+        await mkdir(path.dirname(target), { recursive: true });
+        const meta: ObjectMeta = { contentType: options.contentType };
+        await writeFile(`${scratch}${META_SUFFIX}`, JSON.stringify(meta));
+        await rename(`${scratch}${META_SUFFIX}`, this.metaPath(key));
+        await rename(scratch, target);
+      } finally {
+        await rm(scratch, { force: true });
+        await rm(`${scratch}${META_SUFFIX}`, { force: true });
+      }
+    });
+  }
+
+  head(key: string): Promise<StoredObject | undefined> {
+    assertValidKey(key);
+    return storageRequest('HeadObject', () => this.describe(key));
+  }
+
+  get(key: string): Promise<{ object: StoredObject; body: Readable } | undefined> {
+    assertValidKey(key);
+    return storageRequest('GetObject', async () => {
+      const object = await this.describe(key);
+      return object && { object, body: createReadStream(this.bodyPath(key)) };
+    });
+  }
+
+  delete(key: string): Promise<void> {
+    assertValidKey(key);
+    return storageRequest('DeleteObject', async () => {
+      await rm(this.bodyPath(key), { force: true });
+      await rm(this.metaPath(key), { force: true });
+    });
+  }
+
+  /** Keys in byte order, as S3 lists them; the continuation token is the last key returned. */
+  listPage(
+    prefix: string,
+    options: { continuationToken?: string; maxKeys?: number } = {},
+  ): Promise<ObjectPage> {
+    const maxKeys = Math.min(Math.max(options.maxKeys ?? 1000, 1), 1000);
+    return storageRequest('ListObjectsV2', async () => {
+      const startAfter = options.continuationToken
+        ? Buffer.from(options.continuationToken, 'base64url').toString('utf8')
+        : undefined;
+      const base = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/') + 1) : '';
+      const keys: string[] = [];
+      await this.collectKeys(base, prefix, keys);
+      keys.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      const from =
+        startAfter === undefined
+          ? 0
+          : keys.findIndex((key) => Buffer.compare(Buffer.from(key), Buffer.from(startAfter)) > 0);
+      const pageKeys = from < 0 ? [] : keys.slice(from, from + maxKeys);
+      const objects: ListedObject[] = await Promise.all(
+        pageKeys.map(async (key) => {
+          const info = await stat(this.bodyPath(key));
+          return { key, sizeBytes: info.size, lastModified: info.mtime };
+        }),
+      );
+      const last = pageKeys.at(-1);
+      const more = from >= 0 && from + maxKeys < keys.length;
+      return {
+        objects,
+        nextContinuationToken: more && last ? Buffer.from(last).toString('base64url') : undefined,
+      };
+    });
+  }
+
+  async downloadUrl(key: string, options: DownloadUrlOptions): Promise<DownloadUrl> {
+    assertValidKey(key);
+    const expires = Math.floor(options.expiresAt.getTime() / 1000);
+    const signature = this.signer.sign(key, expires);
+    const encodedKey = key.split('/').map(encodeURIComponent).join('/');
+    return {
+      url: `${this.publicUrl}/v1/objects/${encodedKey}?expires=${expires}&signature=${signature}`,
+      expiresAt: new Date(expires * 1000),
+    };
+  }
+
+  async close(): Promise<void> {}
+
+  private async describe(key: string): Promise<StoredObject | undefined> {
+    try {
+      const info = await stat(this.bodyPath(key));
+      if (!info.isFile()) return undefined;
+      let contentType = 'application/octet-stream';
+      try {
+        contentType = (JSON.parse(await readFile(this.metaPath(key), 'utf8')) as ObjectMeta).contentType;
+      } catch {
+        // An object written without metadata is served as bytes.
+      }
+      return { key, sizeBytes: info.size, contentType, lastModified: info.mtime };
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private async collectKeys(directoryKey: string, prefix: string, into: string[]): Promise<void> {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await readdir(path.join(this.objectsDir, directoryKey), { withFileTypes: true });
+    } catch (error) {
+      if (isMissing(error)) return;
+      throw error;
+    }
+    for (const entry of entries) {
+      const name = `${directoryKey}${entry.name}`;
+      if (entry.isDirectory()) {
+        if (`${name}/`.startsWith(prefix) || prefix.startsWith(`${name}/`))
+          await this.collectKeys(`${name}/`, prefix, into);
+      } else if (entry.name.endsWith(BODY_SUFFIX)) {
+        const key = name.slice(0, -BODY_SUFFIX.length);
+        if (key.startsWith(prefix)) into.push(key);
+      }
+    }
+  }
+
+  private bodyPath(key: string): string {
+    return path.join(this.objectsDir, `${key}${BODY_SUFFIX}`);
+  }
+
+  private metaPath(key: string): string {
+    return path.join(this.objectsDir, `${key}${META_SUFFIX}`);
+  }
+}
+
+function isMissing(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}

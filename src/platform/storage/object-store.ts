@@ -1,0 +1,74 @@
+import type { Readable } from 'node:stream';
+import { storageRequestsTotal } from '../metrics/registry.ts';
+import { billDependency } from '../request-ledger.ts';
+
+export interface StoredObject {
+  key: string;
+  sizeBytes: number;
+  contentType: string;
+  lastModified: Date;
+}
+
+export interface ListedObject {
+  key: string;
+  sizeBytes: number;
+  lastModified: Date;
+}
+
+/** One page of a listing: one request to the store. */
+export interface ObjectPage {
+  objects: ListedObject[];
+  nextContinuationToken: string | undefined;
+}
+
+export interface DownloadUrl {
+  url: string;
+  expiresAt: Date;
+}
+
+export interface DownloadUrlOptions {
+  /** The signature's time; with `expiresAt` it makes the URL deterministic, so it can sit behind an ETag. */
+  signedAt: Date;
+  expiresAt: Date;
+}
+
+/**
+ * What hotpath needs from object storage. Every method but `downloadUrl` is one or more requests to
+ * the store and is counted; `downloadUrl` is computed locally and costs none.
+ */
+export interface ObjectStore {
+  readonly kind: 'filesystem' | 's3';
+  put(key: string, body: Readable, options: { contentType: string; contentLength?: number }): Promise<void>;
+  head(key: string): Promise<StoredObject | undefined>;
+  get(key: string): Promise<{ object: StoredObject; body: Readable } | undefined>;
+  delete(key: string): Promise<void>;
+  listPage(prefix: string, options?: { continuationToken?: string; maxKeys?: number }): Promise<ObjectPage>;
+  downloadUrl(key: string, options: DownloadUrlOptions): Promise<DownloadUrl>;
+  close(): Promise<void>;
+}
+
+/** Counts one request to the store, by operation, in the metrics and the current request's ledger. */
+export function storageRequest<T>(operation: string, work: () => Promise<T>): Promise<T> {
+  storageRequestsTotal.inc({ operation });
+  return billDependency('storage', work);
+}
+
+export class InvalidObjectKeyError extends Error {
+  constructor(key: string, reason: string) {
+    super(`invalid object key '${key.slice(0, 200)}': ${reason}`);
+    this.name = 'InvalidObjectKeyError';
+  }
+}
+
+/** Keys are relative, slash-separated paths without empty, `.` or `..` segments. */
+export function assertValidKey(key: string): void {
+  if (key.length === 0 || key.length > 1024) throw new InvalidObjectKeyError(key, 'length must be 1 to 1024');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: rejecting control characters is the point.
+  if (/[\u0000-\u001f\\]/.test(key))
+    throw new InvalidObjectKeyError(key, 'control characters and backslashes');
+  for (const segment of key.split('/')) {
+    if (segment === '' || segment === '.' || segment === '..') {
+      throw new InvalidObjectKeyError(key, 'empty, "." or ".." segment');
+    }
+  }
+}

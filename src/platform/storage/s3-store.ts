@@ -1,0 +1,184 @@
+import type { Readable } from 'node:stream';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  type S3ClientConfig,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { storageRequestsTotal } from '../metrics/registry.ts';
+import { billDependency } from '../request-ledger.ts';
+import {
+  assertValidKey,
+  type DownloadUrl,
+  type DownloadUrlOptions,
+  type ObjectPage,
+  type ObjectStore,
+  type StoredObject,
+} from './object-store.ts';
+
+export interface S3Location {
+  bucket: string;
+  /** Prepended to every key, so several deployments can share a bucket. */
+  keyPrefix: string;
+  clientConfig: S3ClientConfig;
+}
+
+/**
+ * `s3://bucket[/key-prefix]?region=…&endpoint=…&forcePathStyle=true`. Credentials come from the
+ * standard AWS chain (AWS_ACCESS_KEY_ID…), never from the URL, so the URL can be logged.
+ */
+export function parseS3Url(storageUrl: string): S3Location {
+  const url = new URL(storageUrl);
+  const known = new Set(['region', 'endpoint', 'forcePathStyle']);
+  for (const name of url.searchParams.keys()) {
+    if (!known.has(name))
+      throw new Error(`STORAGE_URL has an unknown parameter '${name}' (known: ${[...known].join(', ')})`);
+  }
+  const endpoint = url.searchParams.get('endpoint') ?? undefined;
+  const keyPrefix = decodeURIComponent(url.pathname.replace(/^\/+/, ''));
+  return {
+    bucket: url.hostname,
+    keyPrefix: keyPrefix === '' || keyPrefix.endsWith('/') ? keyPrefix : `${keyPrefix}/`,
+    clientConfig: {
+      region: url.searchParams.get('region') ?? process.env.AWS_REGION ?? 'us-east-1',
+      ...(endpoint ? { endpoint } : {}),
+      forcePathStyle: url.searchParams.get('forcePathStyle') === 'true',
+    },
+  };
+}
+
+export class S3ObjectStore implements ObjectStore {
+  readonly kind = 's3' as const;
+  private readonly client: S3Client;
+
+  constructor(private readonly location: S3Location) {
+    this.client = new S3Client(location.clientConfig);
+    // Counted at the deserialize step: once per HTTP attempt that reaches the network (retries
+    // included), and never for presigning, which stops before that step.
+    this.client.middlewareStack.add(
+      (next, context) => (args) => {
+        storageRequestsTotal.inc({
+          operation: String(context.commandName ?? 'unknown').replace(/Command$/, ''),
+        });
+        return billDependency('storage', () => next(args));
+      },
+      { step: 'deserialize', name: 'hotpathStorageAccounting' },
+    );
+  }
+
+  async put(
+    key: string,
+    body: Readable,
+    options: { contentType: string; contentLength?: number },
+  ): Promise<void> {
+    assertValidKey(key);
+    // Upload sends one PutObject for small bodies and a multipart upload for large or unsized ones.
+    await new Upload({
+      client: this.client,
+      params: {
+        Bucket: this.location.bucket,
+        Key: this.fullKey(key),
+        Body: body,
+        ContentType: options.contentType,
+        ...(options.contentLength === undefined ? {} : { ContentLength: options.contentLength }),
+      },
+    }).done();
+  }
+
+  async head(key: string): Promise<StoredObject | undefined> {
+    assertValidKey(key);
+    try {
+      const head = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.location.bucket, Key: this.fullKey(key) }),
+      );
+      return {
+        key,
+        sizeBytes: head.ContentLength ?? 0,
+        contentType: head.ContentType ?? 'application/octet-stream',
+        lastModified: head.LastModified ?? new Date(0),
+      };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async get(key: string): Promise<{ object: StoredObject; body: Readable } | undefined> {
+    assertValidKey(key);
+    try {
+      const got = await this.client.send(
+        new GetObjectCommand({ Bucket: this.location.bucket, Key: this.fullKey(key) }),
+      );
+      return {
+        object: {
+          key,
+          sizeBytes: got.ContentLength ?? 0,
+          contentType: got.ContentType ?? 'application/octet-stream',
+          lastModified: got.LastModified ?? new Date(0),
+        },
+        body: got.Body as Readable,
+      };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    assertValidKey(key);
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.location.bucket, Key: this.fullKey(key) }));
+  }
+
+  async listPage(
+    prefix: string,
+    options: { continuationToken?: string; maxKeys?: number } = {},
+  ): Promise<ObjectPage> {
+    const page = await this.client.send(
+      new ListObjectsV2Command({
+        Bucket: this.location.bucket,
+        Prefix: this.fullKey(prefix),
+        ContinuationToken: options.continuationToken,
+        MaxKeys: options.maxKeys ?? 1000,
+      }),
+    );
+    return {
+      objects: (page.Contents ?? []).map((entry) => ({
+        key: (entry.Key ?? '').slice(this.location.keyPrefix.length),
+        sizeBytes: entry.Size ?? 0,
+        lastModified: entry.LastModified ?? new Date(0),
+      })),
+      nextContinuationToken: page.IsTruncated ? page.NextContinuationToken : undefined,
+    };
+  }
+
+  async downloadUrl(key: string, options: DownloadUrlOptions): Promise<DownloadUrl> {
+    assertValidKey(key);
+    const expiresIn = Math.round((options.expiresAt.getTime() - options.signedAt.getTime()) / 1000);
+    const url = await getSignedUrl(
+      this.client,
+      new GetObjectCommand({ Bucket: this.location.bucket, Key: this.fullKey(key) }),
+      { expiresIn, signingDate: options.signedAt },
+    );
+    return { url, expiresAt: new Date(options.signedAt.getTime() + expiresIn * 1000) };
+  }
+
+  async close(): Promise<void> {
+    this.client.destroy();
+  }
+
+  private fullKey(key: string): string {
+    return `${this.location.keyPrefix}${key}`;
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return (
+    error instanceof S3ServiceException &&
+    (error.name === 'NotFound' || error.name === 'NoSuchKey' || error.$metadata.httpStatusCode === 404)
+  );
+}
