@@ -3,6 +3,8 @@ import { performance } from 'node:perf_hooks';
 
 /** One SQL statement as the N+1 guard sees it. Recorded only when a ledger traces statements. */
 export interface StatementRecord {
+  /** The statement as sent. */
+  text: string;
   /** Normalised text: literals and parameter lists folded, whitespace collapsed. */
   shape: string;
   /** Parameters as JSON, to tell a repeated lookup from a repeated identical statement. */

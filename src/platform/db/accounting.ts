@@ -62,7 +62,13 @@ function record(
   ledger.db.count += 1;
   ledger.db.durationMs += durationMs;
   if (ledger.traceStatements) {
-    ledger.statements.push({ shape: statementShape(text), params: safeJson(values), callSite, durationMs });
+    ledger.statements.push({
+      text,
+      shape: statementShape(text),
+      params: safeJson(values),
+      callSite,
+      durationMs,
+    });
   }
 }
 

@@ -10,7 +10,14 @@ import { judgeStatements } from '../db/query-budget.ts';
 import { dbQueriesTotal, httpRequestDuration, queryBudgetViolationsTotal } from '../metrics/registry.ts';
 import { RequestLedger, withLedger } from '../request-ledger.ts';
 import { sendProblem, toProblem } from './errors.ts';
-import { forbidden, HttpProblem, notFound, ProblemSchema, unauthorized } from './problems.ts';
+import {
+  forbidden,
+  HttpProblem,
+  notFound,
+  ProblemSchema,
+  serviceUnavailable,
+  unauthorized,
+} from './problems.ts';
 import { serverTiming } from './server-timing.ts';
 
 /** Who may call a route: a minimum role, anyone (`public`), or the holder of a signed URL. */
@@ -54,7 +61,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
-    return503OnClosing: true,
+    // Our own 503 while closing (below), so it is a problem+json like every other error.
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorateRequest('ledger', null as unknown as RequestLedger);
@@ -70,9 +78,18 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
 
   // The ledger is entered at the start and again before the handler: body parsing runs in the
   // socket's async context, which would otherwise lose it.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', (request, reply, done) => {
     request.ledger = new RequestLedger(config.strictQueryBudgets);
     reply.header('x-request-id', request.id);
+    if (closing) {
+      reply.header('connection', 'close');
+      done(serviceUnavailable('the server is shutting down; retry on another instance', 1));
+      return;
+    }
     withLedger(request.ledger, done);
   });
   app.addHook('preHandler', (request, _reply, done) => {
@@ -86,6 +103,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   });
 
   app.addHook('onSend', async (request, reply, payload) => {
+    // A response finished while closing ends its connection, so close() is not held by keep-alive.
+    if (closing) reply.header('connection', 'close');
     const budget = request.routeOptions.config?.queryBudget;
     if (budget !== undefined && request.ledger) {
       const route = `${request.method} ${request.routeOptions.url}`;

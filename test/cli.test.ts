@@ -1,0 +1,107 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { costOf, freePort } from './support/harness.ts';
+
+const run = promisify(execFile);
+const BIN = path.resolve('bin/hotpath.js');
+
+/**
+ * The CLI as a newcomer uses it, on the embedded default: `serve` and other commands share one
+ * embedded PostgreSQL in the data dir, whichever starts first; the last one out stops it.
+ */
+describe('hotpath CLI on the embedded default', () => {
+  let dataDir: string;
+  let env: NodeJS.ProcessEnv;
+  let server: ChildProcess | undefined;
+  let serverLog = '';
+  let baseUrl: string;
+
+  const hotpath = (...args: string[]) => run(process.execPath, [BIN, ...args], { env, timeout: 120_000 });
+  const clusterPid = () => {
+    const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
+    return existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : undefined;
+  };
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'hotpath-cli-'));
+    const port = await freePort();
+    baseUrl = `http://127.0.0.1:${port}`;
+    const { DATABASE_URL: _ignored, ...inherited } = process.env;
+    env = { ...inherited, HOTPATH_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn' };
+    server = spawn(process.execPath, [BIN, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    server.stdout?.on('data', (chunk) => {
+      serverLog += chunk;
+    });
+    server.stderr?.on('data', (chunk) => {
+      serverLog += chunk;
+    });
+    const deadline = Date.now() + 90_000;
+    while (!serverLog.includes('hotpath is serving')) {
+      if (Date.now() > deadline || server.exitCode !== null)
+        throw new Error(`serve did not start:\n${serverLog}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  });
+
+  afterAll(async () => {
+    if (server && server.exitCode === null) server.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('mints a token alone on stdout', async () => {
+    const { stdout } = await hotpath('token', 'create', '--role', 'reader', '--subject', 'cli-test');
+    expect(stdout).toMatch(/^hp1\.[\w-]+\.[\w-]+\n$/);
+  });
+
+  it('runs demo, import-bucket, backfill and reconcile beside the running server, on its database', async () => {
+    await hotpath('demo');
+    const token = (
+      await hotpath('token', 'create', '--role', 'reader', '--subject', 'cli-test')
+    ).stdout.trim();
+    const response = await fetch(`${baseUrl}/v1/documents/ONC-2024-001-csr-14-2-001`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(response.status).toBe(200);
+    expect(costOf(Object.fromEntries(response.headers))).toEqual({ queries: 1, storage: 0, ext: 0 });
+
+    const imported = await hotpath('import-bucket');
+    expect(imported.stdout).toMatch(
+      /imported \d+ versions of 60 documents, skipped \d+ keys that are not versions/,
+    );
+    const backfilled = await hotpath('backfill', '--batch-size', '50');
+    expect(backfilled.stdout).toMatch(
+      /backfilled 360 documents \(\d+ versions, 0 registry rows changed\).*versions\/s/,
+    );
+    const reconciled = await hotpath('reconcile');
+    expect(reconciled.stdout).toMatch(/checked 360 documents, 0 mismatches/);
+
+    const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/hotpath_documents_registry_mismatches 0/);
+    expect(metrics).toMatch(/hotpath_documents_reconcile_last_run_timestamp_seconds [1-9]/);
+  });
+
+  it('stops cleanly on SIGTERM and leaves the database to whoever is still attached', async () => {
+    const running = server!;
+    const exited = new Promise<number | null>((resolve) => running.once('exit', (code) => resolve(code)));
+    running.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(clusterPid()).toBeUndefined();
+
+    // With no server running, a command starts the embedded database itself and stops it after.
+    const reconciled = await hotpath('reconcile');
+    expect(reconciled.stdout).toMatch(/checked 360 documents, 0 mismatches/);
+    expect(clusterPid()).toBeUndefined();
+  });
+
+  it('refuses a bad configuration with exit code 2, naming the variable', async () => {
+    const failure = await run(process.execPath, [BIN, 'serve'], { env: { ...env, PORT: 'eighty' } }).catch(
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failure).toMatchObject({ code: 2 });
+    expect((failure as { stderr: string }).stderr).toContain('PORT must be an integer');
+  });
+});
