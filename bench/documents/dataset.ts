@@ -45,7 +45,7 @@ async function insertRows(db: AnyKysely, shape: DatasetShape): Promise<number> {
     INSERT INTO document_versions (logical_id, version, storage_key, content_type, size_bytes, sha256, state,
       uploaded_by, uploaded_at, approved_by, approved_at, withdrawn_by, withdrawn_at, rejected_by, rejected_at, reason)
     SELECT 'bench-' || lpad(d::text, 8, '0'), v, 'documents/bench-' || lpad(d::text, 8, '0') || '/v' || v,
-           'application/pdf', 1000 + (d * 7 + v) % 50000, encode(sha256(convert_to(d || '.' || v, 'UTF8')), 'hex'),
+           'application/pdf', 1000 + (d * 7 + v) % 4000, encode(sha256(convert_to(d || '.' || v, 'UTF8')), 'hex'),
            g.state, 'generator', now() - make_interval(days => ${shape.versionsPerDocument} - v + 1),
            CASE WHEN g.state IN ('approved', 'withdrawn') THEN 'dr.bench' END,
            CASE WHEN g.state IN ('approved', 'withdrawn') THEN now() - make_interval(days => ${shape.versionsPerDocument} - v) END,

@@ -36,6 +36,16 @@ export async function latestApproved(
   return rows[0];
 }
 
+/** A registry row as shadow mode reads it: with or without an approved version. */
+export type RegistryRow = Omit<ApprovedRegistryRow, 'approved_version'> & { approved_version: number | null };
+
+/** The same probe, answering a document with nothing approved too (shadow mode compares "nothing"). */
+export async function registryRow(db: AnyKysely, logicalId: string): Promise<RegistryRow | undefined> {
+  const { rows } = await sql<RegistryRow>`/* documents.registryRow */
+    SELECT ${APPROVED_COLUMNS} FROM document_registry WHERE logical_id = ${logicalId}`.execute(db);
+  return rows[0];
+}
+
 /** The latest approved version of each of up to 100 documents, in one statement. */
 export async function latestApprovedMany(
   db: AnyKysely,

@@ -5,7 +5,7 @@ import { metricsRegistry, prometheus } from '../../platform/metrics/registry.ts'
 import { detachedFromLedger } from '../../platform/request-ledger.ts';
 import type { ObjectStore } from '../../platform/storage/object-store.ts';
 import { latestApprovedByListing, legacySectionPrefix } from './legacy-layout.ts';
-import { type ApprovedRegistryRow, latestApproved } from './queries.ts';
+import { type ApprovedRegistryRow, latestApproved, type RegistryRow, registryRow } from './queries.ts';
 
 const shadowReads = new prometheus.Counter({
   name: 'hotpath_documents_shadow_reads_total',
@@ -41,9 +41,19 @@ export class LatestApprovedReader {
 
   async read(logicalId: string): Promise<ApprovedRegistryRow | undefined> {
     if (this.mode === 'listing') return this.readByListing(logicalId);
-    const row = await latestApproved(this.db, logicalId);
-    if (this.mode === 'shadow' && row?.layout === 'legacy') this.compareInBackground(row);
-    return row;
+    if (this.mode === 'shadow') return this.readWithShadow(logicalId);
+    return latestApproved(this.db, logicalId);
+  }
+
+  /**
+   * The registry's answer, from one probe that also returns the row of a document with nothing
+   * approved: "nothing" is an answer too, and a registry that lost an approval the listing still shows
+   * is the disagreement most worth finding before the switch (readers would get 404).
+   */
+  private async readWithShadow(logicalId: string): Promise<ApprovedRegistryRow | undefined> {
+    const row = await registryRow(this.db, logicalId);
+    if (row?.layout === 'legacy') this.compareInBackground(row);
+    return row && row.approved_version !== null ? (row as ApprovedRegistryRow) : undefined;
   }
 
   private async readByListing(logicalId: string): Promise<ApprovedRegistryRow | undefined> {
@@ -74,7 +84,7 @@ export class LatestApprovedReader {
     return versions[0];
   }
 
-  private compareInBackground(row: ApprovedRegistryRow): void {
+  private compareInBackground(row: RegistryRow): void {
     if (this.shadowInFlight >= MAX_SHADOW_COMPARISONS) {
       shadowReads.inc({ outcome: 'skipped' });
       return;
@@ -84,7 +94,7 @@ export class LatestApprovedReader {
     detachedFromLedger(() =>
       latestApprovedByListing(this.store, prefix)
         .then(({ answers }) => {
-          const agrees = answers.get(row.logical_id)?.version === row.approved_version;
+          const agrees = (answers.get(row.logical_id)?.version ?? null) === row.approved_version;
           shadowReads.inc({ outcome: agrees ? 'agree' : 'disagree' });
         })
         .catch(() => shadowReads.inc({ outcome: 'error' }))

@@ -214,7 +214,7 @@ export function documentsRoutes({ db, store, config }: DocumentsDependencies): R
             ...(needsReason ? { body: ReasonInput } : {}),
             response: { 200: VersionSchema, ...problemResponses(400, 401, 403, 404, 409) },
           },
-          config: { access: 'approver', queryBudget: 5 },
+          config: { access: 'approver', queryBudget: 6 },
         },
         async (request) => {
           const changed = await transitionVersion(db, {

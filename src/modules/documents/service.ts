@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import { finished, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { sql } from 'kysely';
 import type { AnyKysely } from '../../platform/db/database.ts';
 import { conflict, HttpProblem, notFound, payloadTooLarge } from '../../platform/http/problems.ts';
@@ -42,7 +42,15 @@ export async function upsertDocument(
       SELECT document_type FROM sections WHERE study_id = ${input.studyId} AND section_id = ${input.sectionId}`.execute(
       trx,
     );
-    const sectionType = sections[0]?.document_type;
+    let sectionType = sections[0]?.document_type;
+    if (sectionType === undefined) {
+      // A concurrent PUT created the section after this statement's snapshot: the insert did nothing
+      // and the snapshot cannot see the row. A new statement's snapshot (read committed) can.
+      const { rows: raced } = await sql<{ document_type: string }>`
+        SELECT document_type FROM sections
+        WHERE study_id = ${input.studyId} AND section_id = ${input.sectionId}`.execute(trx);
+      sectionType = raced[0]?.document_type;
+    }
     if (sectionType !== input.documentType) {
       throw conflict(
         `section ${input.studyId}/${input.sectionId} holds ${sectionType} documents, not ${input.documentType}`,
@@ -119,6 +127,15 @@ export async function uploadVersion(
 
   const storageKey = `documents/${input.logicalId}/${randomUUID()}`;
   const digest = new DigestAndLimit(input.limitBytes);
+  // pipe() does not pass on a body that fails or closes early (the client went away midway): the
+  // write to storage would wait for more bytes forever. Fail the write with the body instead. (Not
+  // pipeline(): on a 413 it would destroy the request before the answer is sent.)
+  let bodyCutOff = false;
+  const stopWatchingBody = finished(input.body, { writable: false }, (error) => {
+    if (!error) return;
+    bodyCutOff = true;
+    digest.destroy(error);
+  });
   try {
     await store.put(storageKey, input.body.pipe(digest), {
       contentType: input.contentType,
@@ -130,7 +147,10 @@ export async function uploadVersion(
     if (digest.overLimit) {
       throw payloadTooLarge(`the upload is over the limit of ${input.limitBytes} bytes`);
     }
+    if (bodyCutOff) throw new HttpProblem(400, 'Bad Request', 'the body was cut off before it ended');
     throw error;
+  } finally {
+    stopWatchingBody();
   }
   if (input.contentLength !== undefined && digest.sizeBytes !== input.contentLength) {
     await store.delete(storageKey).catch(() => {});
@@ -143,9 +163,12 @@ export async function uploadVersion(
       WITH numbered AS (
         UPDATE document_registry
         SET latest_version = coalesce(latest_version, 0) + 1, latest_version_key = ${storageKey},
-            revision = revision + 1, updated_at = now()
+            layout = 'registry', revision = revision + 1, updated_at = now()
         WHERE logical_id = ${input.logicalId}
         RETURNING latest_version
+      ),
+      adopted AS (
+        UPDATE documents SET layout = 'registry' WHERE logical_id = ${input.logicalId} AND layout = 'legacy'
       )
       INSERT INTO document_versions (logical_id, version, storage_key, content_type, size_bytes, sha256, uploaded_by)
       SELECT ${input.logicalId}, latest_version, ${storageKey}, ${input.contentType}, ${digest.sizeBytes},
@@ -225,9 +248,10 @@ export async function transitionVersion(
 ): Promise<VersionRow> {
   const rule = TRANSITIONS[input.action];
   return db.transaction().execute(async (trx) => {
-    const { rows: locked } = await sql`
-      SELECT logical_id FROM document_registry WHERE logical_id = ${input.logicalId} FOR UPDATE`.execute(trx);
+    const { rows: locked } = await sql<{ layout: string }>`
+      SELECT layout FROM document_registry WHERE logical_id = ${input.logicalId} FOR UPDATE`.execute(trx);
     if (locked.length === 0) throw notFound(`document ${input.logicalId} does not exist`);
+    if (locked[0]?.layout === 'legacy') await adoptLegacyDocument(trx, input.logicalId);
 
     const { rows } = await sql<VersionRow>`/* documents.transition */
       UPDATE document_versions v SET
@@ -253,6 +277,18 @@ export async function transitionVersion(
     if (rule.changesApproved) await syncApproved(trx, input.logicalId);
     return changed;
   });
+}
+
+/**
+ * A document imported from a legacy bucket that changes through hotpath is hotpath's from then on: its
+ * legacy names no longer describe it, so the listing read path, shadow comparisons and reconcile's
+ * listing check stop applying to it.
+ */
+async function adoptLegacyDocument(trx: AnyKysely, logicalId: string): Promise<void> {
+  await sql`/* documents.adoptLegacy */
+    WITH adopted AS (UPDATE documents SET layout = 'registry' WHERE logical_id = ${logicalId})
+    UPDATE document_registry SET layout = 'registry', revision = revision + 1, updated_at = now()
+    WHERE logical_id = ${logicalId}`.execute(trx);
 }
 
 /** Points the registry row at the newest approved version, whichever that now is. */

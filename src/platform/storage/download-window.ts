@@ -6,7 +6,8 @@ import type { DownloadUrlOptions } from './object-store.ts';
  * URL handed out is valid for at least `ttl - window` seconds.
  */
 export function downloadWindow(ttlSeconds: number, now = Date.now()): DownloadUrlOptions {
-  const windowMs = Math.min(60, Math.floor(ttlSeconds / 5)) * 1000;
+  // At least a second: a TTL under 5 s would otherwise make a zero window and NaN dates.
+  const windowMs = Math.max(1, Math.min(60, Math.floor(ttlSeconds / 5))) * 1000;
   const signedAt = Math.floor(now / windowMs) * windowMs;
   return { signedAt: new Date(signedAt), expiresAt: new Date(signedAt + ttlSeconds * 1000) };
 }

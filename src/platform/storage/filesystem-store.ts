@@ -6,6 +6,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   assertValidKey,
+  assertValidPrefix,
   type DownloadUrl,
   type DownloadUrlOptions,
   type ListedObject,
@@ -43,32 +44,43 @@ export class FileSystemObjectStore implements ObjectStore {
     this.scratchDir = path.join(root, 'objects-tmp');
   }
 
-  put(key: string, body: Readable, options: { contentType: string }): Promise<void> {
-    assertValidKey(key);
-    return storageRequest('PutObject', async () => {
-      await mkdir(this.scratchDir, { recursive: true });
-      const scratch = path.join(this.scratchDir, randomUUID());
-      try {
-        await pipeline(body, createWriteStream(scratch));
-        const target = this.bodyPath(key);
-        await mkdir(path.dirname(target), { recursive: true });
-        const meta: ObjectMeta = { contentType: options.contentType };
-        await writeFile(`${scratch}${META_SUFFIX}`, JSON.stringify(meta));
-        await rename(`${scratch}${META_SUFFIX}`, this.metaPath(key));
-        await rename(scratch, target);
-      } finally {
-        await rm(scratch, { force: true });
-        await rm(`${scratch}${META_SUFFIX}`, { force: true });
-      }
-    });
+  // The methods are async so that an invalid key rejects the returned promise rather than throwing
+  // synchronously past a caller's `.catch()`.
+  async put(key: string, body: Readable, options: { contentType: string }): Promise<void> {
+    // The body is ours from the call on: until `pipeline` takes its errors over (after the mkdir
+    // below), an 'error' it emits, such as a client disconnecting, would otherwise be unhandled and
+    // crash the process. `pipeline` still sees the error, as the stream's errored state.
+    const holdError = () => {};
+    body.on('error', holdError);
+    try {
+      assertValidKey(key);
+      await storageRequest('PutObject', async () => {
+        await mkdir(this.scratchDir, { recursive: true });
+        const scratch = path.join(this.scratchDir, randomUUID());
+        try {
+          await pipeline(body, createWriteStream(scratch));
+          const target = this.bodyPath(key);
+          await mkdir(path.dirname(target), { recursive: true });
+          const meta: ObjectMeta = { contentType: options.contentType };
+          await writeFile(`${scratch}${META_SUFFIX}`, JSON.stringify(meta));
+          await rename(`${scratch}${META_SUFFIX}`, this.metaPath(key));
+          await rename(scratch, target);
+        } finally {
+          await rm(scratch, { force: true });
+          await rm(`${scratch}${META_SUFFIX}`, { force: true });
+        }
+      });
+    } finally {
+      body.off('error', holdError);
+    }
   }
 
-  head(key: string): Promise<StoredObject | undefined> {
+  async head(key: string): Promise<StoredObject | undefined> {
     assertValidKey(key);
     return storageRequest('HeadObject', () => this.describe(key));
   }
 
-  get(key: string): Promise<{ object: StoredObject; body: Readable } | undefined> {
+  async get(key: string): Promise<{ object: StoredObject; body: Readable } | undefined> {
     assertValidKey(key);
     return storageRequest('GetObject', async () => {
       const object = await this.describe(key);
@@ -76,7 +88,7 @@ export class FileSystemObjectStore implements ObjectStore {
     });
   }
 
-  delete(key: string): Promise<void> {
+  async delete(key: string): Promise<void> {
     assertValidKey(key);
     return storageRequest('DeleteObject', async () => {
       await rm(this.bodyPath(key), { force: true });
@@ -85,10 +97,11 @@ export class FileSystemObjectStore implements ObjectStore {
   }
 
   /** Keys in byte order, as S3 lists them; the continuation token is the last key returned. */
-  listPage(
+  async listPage(
     prefix: string,
     options: { continuationToken?: string; maxKeys?: number } = {},
   ): Promise<ObjectPage> {
+    assertValidPrefix(prefix);
     const maxKeys = Math.min(Math.max(options.maxKeys ?? 1000, 1), 1000);
     return storageRequest('ListObjectsV2', async () => {
       const startAfter = options.continuationToken

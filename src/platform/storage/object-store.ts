@@ -72,3 +72,11 @@ export function assertValidKey(key: string): void {
     }
   }
 }
+
+/**
+ * A listing prefix is empty, or a valid key with an optional trailing slash (it may end mid-name,
+ * as `dir/doc@`). Checked like keys so a prefix such as `../` cannot list outside the store.
+ */
+export function assertValidPrefix(prefix: string): void {
+  if (prefix !== '') assertValidKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix);
+}

@@ -14,6 +14,7 @@ import { storageRequestsTotal } from '../metrics/registry.ts';
 import { billDependency } from '../request-ledger.ts';
 import {
   assertValidKey,
+  assertValidPrefix,
   type DownloadUrl,
   type DownloadUrlOptions,
   type ObjectPage,
@@ -138,6 +139,7 @@ export class S3ObjectStore implements ObjectStore {
     prefix: string,
     options: { continuationToken?: string; maxKeys?: number } = {},
   ): Promise<ObjectPage> {
+    assertValidPrefix(prefix);
     const page = await this.client.send(
       new ListObjectsV2Command({
         Bucket: this.location.bucket,
@@ -158,13 +160,16 @@ export class S3ObjectStore implements ObjectStore {
 
   async downloadUrl(key: string, options: DownloadUrlOptions): Promise<DownloadUrl> {
     assertValidKey(key);
-    const expiresIn = Math.round((options.expiresAt.getTime() - options.signedAt.getTime()) / 1000);
+    // X-Amz-Date carries whole seconds, so sign at the whole second: the `expiresAt` returned is then
+    // when the URL really stops working, never later, like the file-system store's.
+    const signedAt = new Date(Math.floor(options.signedAt.getTime() / 1000) * 1000);
+    const expiresIn = Math.floor((options.expiresAt.getTime() - signedAt.getTime()) / 1000);
     const url = await getSignedUrl(
       this.client,
       new GetObjectCommand({ Bucket: this.location.bucket, Key: this.fullKey(key) }),
-      { expiresIn, signingDate: options.signedAt },
+      { expiresIn, signingDate: signedAt },
     );
-    return { url, expiresAt: new Date(options.signedAt.getTime() + expiresIn * 1000) };
+    return { url, expiresAt: new Date(signedAt.getTime() + expiresIn * 1000) };
   }
 
   async close(): Promise<void> {

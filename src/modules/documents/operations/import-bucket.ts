@@ -104,17 +104,26 @@ async function recordPage(
     await sql`
       INSERT INTO sections (study_id, section_id, document_type)
       SELECT DISTINCT ON (study_id, section_id) study_id, section_id, document_type FROM legacy_page
+      ORDER BY study_id, section_id, document_type
       ON CONFLICT DO NOTHING`.execute(trx);
+    // Only from keys whose type is their section's: a key under the wrong type is a conflict, and must
+    // not leave behind a document with no versions and no registry row.
     await sql`
       INSERT INTO documents (logical_id, study_id, section_id, title, layout)
-      SELECT DISTINCT ON (logical_id) logical_id, study_id, section_id, logical_id, 'legacy' FROM legacy_page
-      ORDER BY logical_id, study_id, section_id
+      SELECT DISTINCT ON (p.logical_id) p.logical_id, p.study_id, p.section_id, p.logical_id, 'legacy'
+      FROM legacy_page p
+      JOIN sections s ON s.study_id = p.study_id AND s.section_id = p.section_id
+        AND s.document_type = p.document_type
+      ORDER BY p.logical_id, p.study_id, p.section_id
       ON CONFLICT DO NOTHING`.execute(trx);
-    // A key whose section or type disagrees with what its document or section already is, is a conflict.
+    // A key whose section or type disagrees with what its document or section already is, is a conflict;
+    // so is a key naming a document uploaded through hotpath (layout 'registry'), which import never
+    // adopts: its version numbers are hotpath's, and a legacy name would silently take one or skip one.
     await sql`
       CREATE TEMP TABLE legacy_consistent ON COMMIT DROP AS
       SELECT p.* FROM legacy_page p
       JOIN documents d ON d.logical_id = p.logical_id AND d.study_id = p.study_id AND d.section_id = p.section_id
+        AND d.layout = 'legacy'
       JOIN sections s ON s.study_id = p.study_id AND s.section_id = p.section_id
         AND s.document_type = p.document_type`.execute(trx);
     const written = await sql`
@@ -135,11 +144,16 @@ async function recordPage(
     // between the pages and the registry refresh still completes the registry.
     const { rows } = await sql<{ logical_id: string }>`
       SELECT DISTINCT logical_id FROM legacy_consistent`.execute(trx);
-    const { rows: counts } = await sql<{ consistent: number }>`
-      SELECT count(*)::bigint AS consistent FROM legacy_consistent`.execute(trx);
+    // Keys already recorded for a document hotpath has since adopted (it changed through the API) are
+    // known, not conflicts: a rerun after the cut-over reports nothing new.
+    const { rows: counts } = await sql<{ consistent: number; adopted: number }>`
+      SELECT (SELECT count(*) FROM legacy_consistent)::bigint AS consistent,
+             (SELECT count(*) FROM legacy_page p
+              JOIN documents d ON d.logical_id = p.logical_id AND d.layout = 'registry'
+              JOIN document_versions v ON v.storage_key = p.storage_key)::bigint AS adopted`.execute(trx);
     return {
       imported: Number(written.numAffectedRows ?? 0),
-      conflicts: versions.length - (counts[0]?.consistent ?? 0),
+      conflicts: versions.length - (counts[0]?.consistent ?? 0) - (counts[0]?.adopted ?? 0),
       logicalIds: rows.map((row) => row.logical_id),
     };
   });

@@ -94,8 +94,7 @@ export async function reconcileRegistry(
         drifted.add(row.logical_id);
       }
       if (row.layout === 'legacy') {
-        const section = legacySectionPrefix(row.study_id, row.document_type, row.section_id);
-        legacyBySection.set(section, [...(legacyBySection.get(section) ?? []), row]);
+        groupBySection(legacyBySection, row);
       }
     }
     await forEachConcurrently(rows, STORAGE_CONCURRENCY, async (row) => {
@@ -157,20 +156,43 @@ async function checkStorage(store: ObjectStore, row: ComparedRow): Promise<strin
   return problems;
 }
 
-/** After a fix: how many of these documents still disagree with the versions table or storage. */
+/**
+ * After a fix: how many of these documents still disagree with the versions table, storage or, for
+ * legacy documents, the listing. A refresh cannot change what the bucket lists, so a listing that
+ * disagrees is still drift and must not be counted fixed.
+ */
 async function countStillDrifted(db: AnyKysely, store: ObjectStore, logicalIds: string[]): Promise<number> {
   const { rows } = await sql<ComparedRow & { registry_matches: boolean }>`
-    SELECT e.logical_id, r.latest_version_key, r.approved_key, r.approved_size_bytes, r.approved_version,
+    SELECT e.logical_id, e.study_id, e.section_id, e.document_type, e.layout,
+           r.latest_version_key, r.approved_key, r.approved_size_bytes, r.approved_version,
            (r.approved_version, r.approved_key, r.latest_version, r.latest_version_key)
              IS NOT DISTINCT FROM (e.approved_version, e.approved_key, e.latest_version, e.latest_version_key)
              AS registry_matches
     FROM document_registry_expected e JOIN document_registry r ON r.logical_id = e.logical_id
     WHERE e.logical_id = ANY(${logicalIds}::text[])`.execute(db);
   let still = logicalIds.length - rows.length;
+  const legacyBySection = new Map<string, ComparedRow[]>();
   for (const row of rows) {
     if (!row.registry_matches || (await checkStorage(store, row)).length > 0) still += 1;
+    else if (row.layout === 'legacy') {
+      groupBySection(legacyBySection, row);
+    }
+  }
+  for (const [prefix, documents] of legacyBySection) {
+    const { answers } = await latestApprovedByListing(store, prefix);
+    for (const row of documents) {
+      if ((answers.get(row.logical_id)?.version ?? null) !== row.approved_version) still += 1;
+    }
   }
   return still;
+}
+
+/** Adds a legacy document to its section's list (pushed, not copied: sections can hold many thousands). */
+function groupBySection(bySection: Map<string, ComparedRow[]>, row: ComparedRow): void {
+  const section = legacySectionPrefix(row.study_id, row.document_type, row.section_id);
+  const documents = bySection.get(section);
+  if (documents) documents.push(row);
+  else bySection.set(section, [row]);
 }
 
 async function forEachConcurrently<T>(
@@ -189,10 +211,11 @@ async function forEachConcurrently<T>(
 }
 
 let reconcileRunsDb: AnyKysely | undefined;
+let latestRunQuery: Promise<{ drift: number; finished: number } | undefined> | undefined;
 
 /**
- * Exports the latest reconcile outcome from the database, where the CLI recorded it, at each scrape.
- * One statement sets both gauges.
+ * Exports the latest reconcile outcome, which the CLI recorded in the database, at each scrape.
+ * prom-client collects gauges concurrently; both share one in-flight statement.
  */
 export function exportReconcileMetrics(db: AnyKysely): () => void {
   reconcileRunsDb = db;
@@ -201,27 +224,38 @@ export function exportReconcileMetrics(db: AnyKysely): () => void {
   };
 }
 
+function latestRun(): Promise<{ drift: number; finished: number } | undefined> {
+  const db = reconcileRunsDb;
+  if (!db) return Promise.resolve(undefined);
+  latestRunQuery ??= sql<{ drift: number; finished: number }>`/* documents.lastReconcile */
+    SELECT mismatches - fixed AS drift, extract(epoch FROM finished_at)::float8 AS finished
+    FROM registry_reconcile_runs ORDER BY run_id DESC LIMIT 1`
+    .execute(db)
+    .then(({ rows }) => rows[0])
+    // A scrape while the database is down still answers, with the gauges as they were.
+    .catch(() => undefined)
+    .finally(() => {
+      latestRunQuery = undefined;
+    });
+  return latestRunQuery;
+}
+
 new prometheus.Gauge({
   name: 'hotpath_documents_registry_mismatches',
   help: 'Registry rows the latest `hotpath reconcile` found drifted and did not fix',
   registers: [metricsRegistry],
   async collect() {
-    if (!reconcileRunsDb) return;
-    try {
-      const { rows } = await sql<{ drift: number; finished: number }>`/* documents.lastReconcile */
-        SELECT mismatches - fixed AS drift, extract(epoch FROM finished_at)::float8 AS finished
-        FROM registry_reconcile_runs ORDER BY run_id DESC LIMIT 1`.execute(reconcileRunsDb);
-      this.set(rows[0]?.drift ?? 0);
-      lastRunTimestamp.set(rows[0]?.finished ?? 0);
-    } catch {
-      // A scrape while the database is down still answers, with the gauges as they were.
-    }
+    const run = await latestRun();
+    if (run) this.set(run.drift);
   },
 });
 
-// Registered after the gauge whose collect sets it, so a scrape reads it already set.
-const lastRunTimestamp = new prometheus.Gauge({
+new prometheus.Gauge({
   name: 'hotpath_documents_reconcile_last_run_timestamp_seconds',
   help: 'When the latest `hotpath reconcile` finished (0: never)',
   registers: [metricsRegistry],
+  async collect() {
+    const run = await latestRun();
+    if (run) this.set(run.finished);
+  },
 });
