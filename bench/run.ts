@@ -6,7 +6,8 @@ import { documentsBenchmark } from './documents/scenario.ts';
 const { values } = parseArgs({
   options: {
     duration: { type: 'string', default: '10' },
-    connections: { type: 'string', default: '100' },
+    connections: { type: 'string', default: '1,10' },
+    'registry-connections': { type: 'string', default: '100' },
     's3-latency-ms': { type: 'string', default: '50' },
   },
 });
@@ -19,7 +20,8 @@ log(machine);
 
 const report = await documentsBenchmark({
   durationSeconds: Number(values.duration),
-  connections: Number(values.connections),
+  sharedConnections: values.connections.split(',').map(Number),
+  registryConnections: Number(values['registry-connections']),
   s3LatencyMs: Number(values['s3-latency-ms']),
   log,
 });
@@ -27,16 +29,17 @@ const report = await documentsBenchmark({
 const lines = [
   `# hotpath benchmark — documents`,
   '',
-  `machine: ${machine}; PostgreSQL: ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded'}; S3: s3rver behind a proxy adding ${report.s3LatencyMs} ms to every request`,
+  `machine: ${machine}; PostgreSQL: ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded'}; load generator, server, PostgreSQL and s3rver share the machine`,
+  `S3: s3rver behind a proxy adding ${report.s3LatencyMs} ms to every request; s3rver itself takes ${fixed(report.legacySection.s3rverPageMs, 0)} ms per 1,000-key page of this section`,
   '',
   '## GET /v1/documents/{id}: latest approved, section of ' +
     `${report.legacySection.keys} sibling keys (${report.legacySection.listPages} list pages)`,
   '',
-  '| read path | req/s | p50 ms | p95 ms | p99 ms | SQL/req | storage req/req | bytes/resp | errors | Server-Timing (sample) |',
-  '|---|---|---|---|---|---|---|---|---|---|',
+  '| read path | connections | requests | req/s | p50 ms | p95 ms | p99 ms | SQL/req | storage req/req | bytes/resp | errors | Server-Timing (sample) |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ...report.latestApproved.map(
     (row) =>
-      `| ${row.mode} | ${fixed(row.requestsPerSecond, 0)} | ${fixed(row.p50)} | ${fixed(row.p95)} | ${fixed(row.p99)} | ${fixed(row.queriesPerRequest, 2)} | ${fixed(row.storageRequestsPerRequest, 2)} | ${fixed(row.bytesPerResponse, 0)} | ${row.errors + row.non2xx} | ${row.sampleServerTiming} |`,
+      `| ${row.mode} | ${row.connections} | ${row.requests} | ${fixed(row.requestsPerSecond, 0)} | ${fixed(row.p50)} | ${fixed(row.p95)} | ${fixed(row.p99)} | ${fixed(row.queriesPerRequest, 2)} | ${fixed(row.storageRequestsPerRequest, 2)} | ${fixed(row.bytesPerResponse, 0)} | ${row.errors + row.non2xx} | ${row.sampleServerTiming} |`,
   ),
   '',
   '## Operations',

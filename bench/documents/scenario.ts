@@ -21,7 +21,7 @@ import { FileSystemObjectStore } from '../../src/platform/storage/filesystem-sto
 import type { ObjectStore } from '../../src/platform/storage/object-store.ts';
 import { parseS3Url, S3ObjectStore } from '../../src/platform/storage/s3-store.ts';
 import { UrlSigner } from '../../src/platform/storage/url-signing.ts';
-import { startLocalS3 } from '../../test/support/local-s3.ts';
+import { ACCESS_KEY_ID, SECRET_ACCESS_KEY, startLocalS3 } from '../../test/support/local-s3.ts';
 import { benchDatabase } from '../support/database.ts';
 import { type LoadResult, load } from '../support/load.ts';
 import { counterTotal, startServer } from '../support/server.ts';
@@ -29,7 +29,10 @@ import { generateDocumentsDataset } from './dataset.ts';
 
 export interface DocumentsBenchOptions {
   durationSeconds: number;
-  connections: number;
+  /** Load levels run for both read paths. */
+  sharedConnections: number[];
+  /** A level run for the registry alone (the listing path cannot finish a request at it). */
+  registryConnections: number;
   s3LatencyMs: number;
   log: (line: string) => void;
 }
@@ -45,10 +48,18 @@ export interface DocumentsReport {
     rerunChanged: number;
   };
   reconcile: { documents: number; mismatches: number; seconds: number; storageRequests: number };
-  legacySection: { keys: number; documents: number; listPages: number; importSeconds: number };
+  legacySection: {
+    keys: number;
+    documents: number;
+    listPages: number;
+    importSeconds: number;
+    /** s3rver's own time for one 1,000-key page of the section, without the injected delay. */
+    s3rverPageMs: number;
+  };
   latestApproved: Array<
     LoadResult & {
       mode: string;
+      connections: number;
       queriesPerRequest: number;
       storageRequestsPerRequest: number;
       sampleServerTiming: string;
@@ -110,16 +121,20 @@ export async function documentsBenchmark(options: DocumentsBenchOptions): Promis
     const importSeconds = (performance.now() - importStarted) / 1000;
     const prefix = legacySectionPrefix(LEGACY.studyId, LEGACY.documentType, LEGACY.sectionId);
     const { pages } = await latestApprovedByListing(delayed, prefix);
+    const pageStarted = performance.now();
+    await latestApprovedByListing(direct, prefix);
+    const s3rverPageMs = (performance.now() - pageStarted) / pages;
     await direct.close();
     await delayed.close();
 
     const latestApproved: DocumentsReport['latestApproved'] = [];
     for (const mode of ['registry', 'listing'] as const) {
-      log(
-        `GET latest approved, ${mode} read path: ${options.connections} connections for ${options.durationSeconds} s`,
-      );
+      const levels = [
+        ...options.sharedConnections,
+        ...(mode === 'registry' ? [options.registryConnections] : []),
+      ];
       latestApproved.push(
-        await loadLatestApproved(mode, database.url, s3.storageUrl({ delayed: true }), options),
+        ...(await loadLatestApproved(mode, levels, database.url, s3.storageUrl({ delayed: true }), options)),
       );
     }
 
@@ -139,7 +154,7 @@ export async function documentsBenchmark(options: DocumentsBenchOptions): Promis
         seconds: reconciled.seconds,
         storageRequests: reconcileLedger.storage.count,
       },
-      legacySection: { keys, documents: imported.documents, listPages: pages, importSeconds },
+      legacySection: { keys, documents: imported.documents, listPages: pages, importSeconds, s3rverPageMs },
       latestApproved,
     };
   } finally {
@@ -196,18 +211,19 @@ async function writeLegacySection(store: ObjectStore): Promise<number> {
 
 async function loadLatestApproved(
   mode: 'registry' | 'listing',
+  levels: number[],
   databaseUrl: string,
   storageUrl: string,
   options: DocumentsBenchOptions,
-): Promise<DocumentsReport['latestApproved'][number]> {
+): Promise<DocumentsReport['latestApproved']> {
   const server = await startServer({
     DATABASE_URL: databaseUrl,
     STORAGE_URL: storageUrl,
     HOTPATH_TOKEN_SECRET: SECRET,
     DOCUMENTS_READ_PATH: mode,
     DB_POOL_MAX: '20',
-    AWS_ACCESS_KEY_ID: 'S3RVER',
-    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_ACCESS_KEY_ID: ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
   });
   try {
     const token = new TokenAuthority(SECRET).issue({ subject: 'bench', role: 'reader' });
@@ -216,31 +232,38 @@ async function loadLatestApproved(
     const sample = await fetch(`${server.baseUrl}${paths[0]}`, { headers });
     if (sample.status !== 200)
       throw new Error(`sample request answered ${sample.status}: ${await sample.text()}`);
-    const sampleServerTiming = sample.headers.get('server-timing') ?? '';
+    const timing = parseServerTiming(sample.headers.get('server-timing') ?? '');
     await sample.arrayBuffer();
 
+    const results: DocumentsReport['latestApproved'] = [];
     const route = '/v1/documents/:logicalId';
-    const queriesBefore = await counterTotal(server.baseUrl, 'hotpath_db_queries_total', { route });
-    const storageBefore = await counterTotal(server.baseUrl, 'hotpath_storage_requests_total');
-    const result = await load({
-      label: `GET /v1/documents/{id} (${mode})`,
-      url: server.baseUrl,
-      headers,
-      connections: options.connections,
-      durationSeconds: options.durationSeconds,
-      paths,
-    });
-    const queries =
-      (await counterTotal(server.baseUrl, 'hotpath_db_queries_total', { route })) - queriesBefore;
-    const storage = (await counterTotal(server.baseUrl, 'hotpath_storage_requests_total')) - storageBefore;
-    const timing = parseServerTiming(sampleServerTiming);
-    return {
-      ...result,
-      mode,
-      queriesPerRequest: queries / Math.max(result.requests, 1),
-      storageRequestsPerRequest: storage / Math.max(result.requests, 1),
-      sampleServerTiming: `db ${timing.db?.desc}, storage ${timing.storage?.desc}`,
-    };
+    for (const connections of levels) {
+      options.log(
+        `GET latest approved, ${mode} read path: ${connections} connections for ${options.durationSeconds} s`,
+      );
+      const queriesBefore = await counterTotal(server.baseUrl, 'hotpath_db_queries_total', { route });
+      const storageBefore = await counterTotal(server.baseUrl, 'hotpath_storage_requests_total');
+      const result = await load({
+        label: `GET /v1/documents/{id} (${mode})`,
+        url: server.baseUrl,
+        headers,
+        connections,
+        durationSeconds: options.durationSeconds,
+        paths,
+      });
+      const queries =
+        (await counterTotal(server.baseUrl, 'hotpath_db_queries_total', { route })) - queriesBefore;
+      const storage = (await counterTotal(server.baseUrl, 'hotpath_storage_requests_total')) - storageBefore;
+      results.push({
+        ...result,
+        mode,
+        connections,
+        queriesPerRequest: queries / Math.max(result.requests, 1),
+        storageRequestsPerRequest: storage / Math.max(result.requests, 1),
+        sampleServerTiming: `db ${timing.db?.desc}, storage ${timing.storage?.desc}`,
+      });
+    }
+    return results;
   } finally {
     await server.stop();
   }

@@ -37,6 +37,8 @@ export async function load(input: {
   });
   const options: autocannon.Options = {
     url: input.url,
+    // The old read path can take many seconds a request under load; count it, do not time it out.
+    timeout: 120,
     connections: input.connections,
     duration: input.durationSeconds,
     headers: input.headers,
