@@ -338,8 +338,12 @@ describe('S3ObjectStore against s3rver', () => {
   it('presigns keys with spaces, reserved and non-ASCII characters that download as they are', async () => {
     const key = "odd keys/a b+c (1)/résumé d'été*.pdf";
     await store.put(key, chunked(Buffer.from('odd')), { contentType: 'application/pdf' });
-    const url = (await store.downloadUrl(key, fiveMinutesFrom(new Date(Math.floor(Date.now() / 1000) * 1000)))).url;
-    expect(presignedSignatureMatches('GET', new URL(url).pathname + new URL(url).search, hostOf())).toBe(true);
+    const url = (
+      await store.downloadUrl(key, fiveMinutesFrom(new Date(Math.floor(Date.now() / 1000) * 1000)))
+    ).url;
+    expect(presignedSignatureMatches('GET', new URL(url).pathname + new URL(url).search, hostOf())).toBe(
+      true,
+    );
     const response = await fetch(url);
     expect(response.status).toBe(200);
     expect(await response.text()).toBe('odd');
