@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateDocumentsDataset } from '../../bench/documents/dataset.ts';
 import { putDocument, transition, uploadVersion } from '../support/documents.ts';
 import { costOf, createTestContext, type TestContext } from '../support/harness.ts';
 
@@ -220,6 +221,32 @@ describe('documents API', () => {
       'batch-1',
     ]);
     expect(response.json().missing).toEqual(['batch-2', 'unknown-doc']);
+    expect(costOf(response.headers)).toEqual({ queries: 1, storage: 0, ext: 0 });
+  });
+});
+
+describe('batch-get at its limit', () => {
+  it('answers 100 documents in one statement and no storage request', async () => {
+    await generateDocumentsDataset(context.runtime.database.db, {
+      documents: 150,
+      versionsPerDocument: 2,
+      sectionSize: 50,
+    });
+    const logicalIds = Array.from({ length: 100 }, (_, n) => `bench-${String(n + 1).padStart(8, '0')}`);
+    const response = await context.app.inject({
+      method: 'POST',
+      url: '/v1/documents/batch-get',
+      headers: context.auth('reader'),
+      payload: { logicalIds },
+    });
+    expect(response.statusCode).toBe(200);
+    const { documents, missing } = response.json() as {
+      documents: Array<{ logicalId: string }>;
+      missing: string[];
+    };
+    expect(documents.length + missing.length).toBe(100);
+    expect(documents.length).toBeGreaterThan(50);
+    expect([...documents.map((document) => document.logicalId), ...missing].sort()).toEqual(logicalIds);
     expect(costOf(response.headers)).toEqual({ queries: 1, storage: 0, ext: 0 });
   });
 });
