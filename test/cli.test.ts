@@ -1,13 +1,13 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { costOf, freePort } from './support/harness.ts';
+import { costOf } from './support/harness.ts';
+import { HOTPATH_BIN, type ServeProcess, startServeProcess } from './support/serve-process.ts';
 
 const run = promisify(execFile);
-const BIN = path.resolve('bin/hotpath.js');
 
 /**
  * The CLI as a newcomer uses it, on the embedded default: `serve` and other commands share one
@@ -16,11 +16,11 @@ const BIN = path.resolve('bin/hotpath.js');
 describe('hotpath CLI on the embedded default', () => {
   let dataDir: string;
   let env: NodeJS.ProcessEnv;
-  let server: ChildProcess | undefined;
-  let serverLog = '';
+  let server: ServeProcess;
   let baseUrl: string;
 
-  const hotpath = (...args: string[]) => run(process.execPath, [BIN, ...args], { env, timeout: 120_000 });
+  const hotpath = (...args: string[]) =>
+    run(process.execPath, [HOTPATH_BIN, ...args], { env, timeout: 120_000 });
   const clusterPid = () => {
     const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
     return existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : undefined;
@@ -28,27 +28,14 @@ describe('hotpath CLI on the embedded default', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'hotpath-cli-'));
-    const port = await freePort();
-    baseUrl = `http://127.0.0.1:${port}`;
     const { DATABASE_URL: _ignored, ...inherited } = process.env;
-    env = { ...inherited, HOTPATH_DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'warn' };
-    server = spawn(process.execPath, [BIN, 'serve'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    server.stdout?.on('data', (chunk) => {
-      serverLog += chunk;
-    });
-    server.stderr?.on('data', (chunk) => {
-      serverLog += chunk;
-    });
-    const deadline = Date.now() + 90_000;
-    while (!serverLog.includes('hotpath is serving')) {
-      if (Date.now() > deadline || server.exitCode !== null)
-        throw new Error(`serve did not start:\n${serverLog}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    env = { ...inherited, HOTPATH_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+    server = await startServeProcess(env);
+    baseUrl = server.baseUrl;
   });
 
   afterAll(async () => {
-    if (server && server.exitCode === null) server.kill('SIGKILL');
+    if (server && server.child.exitCode === null) server.child.kill('SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -85,10 +72,7 @@ describe('hotpath CLI on the embedded default', () => {
   });
 
   it('stops cleanly on SIGTERM and leaves the database to whoever is still attached', async () => {
-    const running = server!;
-    const exited = new Promise<number | null>((resolve) => running.once('exit', (code) => resolve(code)));
-    running.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect(await server.stop()).toBe(0);
     expect(clusterPid()).toBeUndefined();
 
     // With no server running, a command starts the embedded database itself and stops it after.
@@ -98,9 +82,9 @@ describe('hotpath CLI on the embedded default', () => {
   });
 
   it('refuses a bad configuration with exit code 2, naming the variable', async () => {
-    const failure = await run(process.execPath, [BIN, 'serve'], { env: { ...env, PORT: 'eighty' } }).catch(
-      (error: { code: number; stderr: string }) => error,
-    );
+    const failure = await run(process.execPath, [HOTPATH_BIN, 'serve'], {
+      env: { ...env, PORT: 'eighty' },
+    }).catch((error: { code: number; stderr: string }) => error);
     expect(failure).toMatchObject({ code: 2 });
     expect((failure as { stderr: string }).stderr).toContain('PORT must be an integer');
   });

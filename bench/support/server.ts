@@ -1,43 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import path from 'node:path';
-import { freePort } from '../../test/support/harness.ts';
+import { type ServeProcess, startServeProcess } from '../../test/support/serve-process.ts';
 
-export interface ServerUnderTest {
-  baseUrl: string;
-  stop(): Promise<void>;
-}
-
-/**
- * `hotpath serve` in its own process, as it runs in production, so the load generator does not share
- * its event loop.
- */
-export async function startServer(env: Record<string, string>): Promise<ServerUnderTest> {
-  const port = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [path.resolve('bin/hotpath.js'), 'serve'], {
-    env: { ...process.env, LOG_LEVEL: 'warn', ...env, PORT: String(port) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let log = '';
-  child.stdout?.on('data', (chunk) => {
-    log += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    log += chunk;
-  });
-  const deadline = Date.now() + 60_000;
-  while (!log.includes('hotpath is serving')) {
-    if (child.exitCode !== null || Date.now() > deadline)
-      throw new Error(`hotpath serve did not start:\n${log}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    baseUrl: `http://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+/** The server under load runs in its own process, as in production, apart from the load generator. */
+export function startServer(env: Record<string, string>): Promise<ServeProcess> {
+  return startServeProcess({ ...process.env, LOG_LEVEL: 'warn', ...env });
 }
 
 /** Sums a Prometheus counter's samples whose labels match. */

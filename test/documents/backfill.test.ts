@@ -1,9 +1,9 @@
 import { type RawBuilder, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backfillRegistry } from '../../src/modules/documents/operations/backfill.ts';
+import { seededRandom } from '../../src/platform/seeded-random.ts';
 import { putDocument, transition, uploadVersion } from '../support/documents.ts';
 import { createTestContext, type TestContext } from '../support/harness.ts';
-import { seededRandom } from '../support/legacy-bucket.ts';
 
 let context: TestContext;
 /** The registry as the API left it, without revision and updated_at. */

@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reconcileRegistry } from '../../src/modules/documents/operations/reconcile.ts';
 import type { VersionState } from '../../src/modules/documents/schemas.ts';
+import { seededRandom } from '../../src/platform/seeded-random.ts';
 import { createTestContext, type TestContext } from '../support/harness.ts';
 
 /**
@@ -81,18 +82,6 @@ async function expectReconciled(): Promise<void> {
   });
   expect(result.findings).toEqual([]);
   expect(result.mismatches).toBe(0);
-}
-
-/** A small seeded generator, so a failing order can be replayed from the seed in the message. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function shuffle<T>(items: T[], random: () => number): T[] {

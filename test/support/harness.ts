@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -8,9 +7,10 @@ import { inject } from 'vitest';
 import { buildApp, openRuntime, type Runtime } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import type { Role } from '../../src/platform/auth/tokens.ts';
+import { freePort } from '../../src/platform/free-port.ts';
 import { parseServerTiming } from '../../src/platform/http/server-timing.ts';
 import type { ObjectStore } from '../../src/platform/storage/object-store.ts';
-import { adminQuery, withDatabase } from './global-setup.ts';
+import { adminQuery, withDatabase } from './postgres-server.ts';
 
 export const TEST_TOKEN_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 
@@ -84,13 +84,4 @@ export function costOf(headers: Record<string, unknown>): { queries: number; sto
   return { queries: count('db'), storage: count('storage'), ext: count('ext') };
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
-    });
-  });
-}
+export { freePort };

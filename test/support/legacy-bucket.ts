@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { seededRandom } from '../../src/platform/seeded-random.ts';
 import type { ObjectStore } from '../../src/platform/storage/object-store.ts';
 
 /**
@@ -93,18 +94,6 @@ export const DEFAULT_SECTIONS: SectionSpec[] = [
 
 const EXTENSIONS = ['pdf', 'pdf', 'pdf', 'docx', 'xml', 'PDF', undefined] as const;
 const PAGE_SIZE = 1000;
-
-/** mulberry32: small, fast and good enough to make a reproducible bucket. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 export async function writeLegacyBucket(
   store: ObjectStore,

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { sql } from 'kysely';
 import { progress } from '../../../platform/progress.ts';
+import { seededRandom } from '../../../platform/seeded-random.ts';
 import { legacyKey } from '../legacy-layout.ts';
 import type { DocumentsDependencies } from '../routes.ts';
 import { transitionVersion, uploadVersion, upsertDocument } from '../service.ts';
@@ -20,18 +21,6 @@ const SECTIONS = [
 const DOCUMENTS_PER_SECTION = 20;
 export const DEMO_LEGACY_PREFIX = 'studies/ONC-2024-001/CSR/legacy-11/';
 const LEGACY_DOCUMENTS = 60;
-
-/** A small deterministic generator, so every demo load tells the same story. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A one-page PDF that names the document and version, so a downloaded demo file shows what it is. */
 function demoPdf(title: string, version: number): Buffer {

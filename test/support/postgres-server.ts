@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { attachEmbeddedPostgres } from '../../src/platform/db/embedded.ts';
+
+export interface PostgresServer {
+  /** A URL with the right to create and drop databases. */
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The PostgreSQL server tests and benchmarks run on: DATABASE_URL's when set, otherwise an embedded one
+ * in a temporary data dir, removed when stopped.
+ */
+export async function startPostgresServer(prefix: string): Promise<PostgresServer> {
+  if (process.env.DATABASE_URL) return { adminUrl: process.env.DATABASE_URL, stop: async () => {} };
+  const scratch = mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
+  const embedded = await attachEmbeddedPostgres(scratch, randomBytes(16).toString('hex'));
+  return {
+    adminUrl: embedded.url,
+    async stop() {
+      await embedded.release();
+      rmSync(scratch, { recursive: true, force: true });
+    },
+  };
+}
+
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+export async function adminQuery(url: string, statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
