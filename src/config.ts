@@ -24,6 +24,18 @@ export interface Config {
     idleTimeoutMs: number;
     statementTimeoutMs: number;
   };
+  fhir: {
+    /** Per request to a facility's FHIR server; past it, the detail page answers without enrichment. */
+    timeoutMs: number;
+    /** How long a FHIR Patient read stays cached. */
+    cacheTtlSeconds: number;
+  };
+  integration: {
+    /** Run the integration worker in `serve` (off for a read-only replica of the API). */
+    workerEnabled: boolean;
+    retryLimit: number;
+    retryDelaySeconds: number;
+  };
   /** Fail a request that overruns its query budget or repeats a statement (tests turn this on). */
   strictQueryBudgets: boolean;
   logLevel: string;
@@ -111,6 +123,15 @@ export function loadConfig(env: Env = process.env): Config {
       connectionTimeoutMs: integer('DB_CONNECTION_TIMEOUT_MS', 5000, 100, 120_000),
       idleTimeoutMs: integer('DB_IDLE_TIMEOUT_MS', 30_000, 1000, 3_600_000),
       statementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 15_000, 100, 3_600_000),
+    },
+    fhir: {
+      timeoutMs: integer('HOTPATH_FHIR_TIMEOUT_MS', 1500, 50, 60_000),
+      cacheTtlSeconds: integer('HOTPATH_FHIR_CACHE_TTL_SECONDS', 300, 0, 86_400),
+    },
+    integration: {
+      workerEnabled: oneOf('HOTPATH_INTEGRATION_WORKER', ['true', 'false'] as const, 'true') === 'true',
+      retryLimit: integer('HOTPATH_INTEGRATION_RETRY_LIMIT', 5, 0, 100),
+      retryDelaySeconds: integer('HOTPATH_INTEGRATION_RETRY_DELAY_SECONDS', 5, 1, 3600),
     },
     strictQueryBudgets: oneOf('HOTPATH_STRICT_QUERY_BUDGETS', ['true', 'false'] as const, 'false') === 'true',
     logLevel: oneOf(
