@@ -1,55 +1,119 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { documentsBenchmark } from './documents/scenario.ts';
+import { type DocumentsReport, documentsBenchmark } from './documents/scenario.ts';
+import { type WorklistReport, worklistBenchmark } from './worklist/scenario.ts';
 
 const { values } = parseArgs({
   options: {
+    only: { type: 'string' },
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '1,10' },
     'registry-connections': { type: 'string', default: '100' },
     's3-latency-ms': { type: 'string', default: '50' },
+    'fhir-latency-ms': { type: 'string', default: '20' },
+    'worklist-facilities': { type: 'string', default: '800' },
+    'worklist-requests': { type: 'string', default: '1000000' },
   },
 });
 
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
-const fixed = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '-');
-
+const fixed = (value: number | undefined, digits = 1) =>
+  value !== undefined && Number.isFinite(value) ? value.toFixed(digits) : '-';
 const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+const where = `PostgreSQL: ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded'}; the load generator, the server, PostgreSQL and the stand-in services share the machine`;
+const suites = values.only ? values.only.split(',') : ['documents', 'worklist'];
+const durationSeconds = Number(values.duration);
+const sharedConnections = values.connections.split(',').map(Number);
+mkdirSync('bench/results', { recursive: true });
 log(machine);
 
-const report = await documentsBenchmark({
-  durationSeconds: Number(values.duration),
-  sharedConnections: values.connections.split(',').map(Number),
-  registryConnections: Number(values['registry-connections']),
-  s3LatencyMs: Number(values['s3-latency-ms']),
-  log,
-});
+const lines: string[] = [];
 
-const lines = [
-  `# hotpath benchmark — documents`,
-  '',
-  `machine: ${machine}; PostgreSQL: ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded'}; load generator, server, PostgreSQL and s3rver share the machine`,
-  `S3: s3rver behind a proxy adding ${report.s3LatencyMs} ms to every request; s3rver itself takes ${fixed(report.legacySection.s3rverPageMs, 0)} ms per 1,000-key page of this section`,
-  '',
-  '## GET /v1/documents/{id}: latest approved, section of ' +
-    `${report.legacySection.keys} sibling keys (${report.legacySection.listPages} list pages)`,
-  '',
-  '| read path | connections | requests | req/s | p50 ms | p95 ms | p99 ms | SQL/req | storage req/req | bytes/resp | errors | Server-Timing (sample) |',
-  '|---|---|---|---|---|---|---|---|---|---|---|---|',
-  ...report.latestApproved.map(
-    (row) =>
-      `| ${row.mode} | ${row.connections} | ${row.requests} | ${fixed(row.requestsPerSecond, 0)} | ${fixed(row.p50)} | ${fixed(row.p95)} | ${fixed(row.p99)} | ${fixed(row.queriesPerRequest, 2)} | ${fixed(row.storageRequestsPerRequest, 2)} | ${fixed(row.bytesPerResponse, 0)} | ${row.errors + row.non2xx} | ${row.sampleServerTiming} |`,
-  ),
-  '',
-  '## Operations',
-  '',
-  `- backfill: ${report.backfill.versions} versions of ${report.backfill.documents} documents in ${fixed(report.backfill.seconds, 2)} s = ${fixed(report.backfill.versionsPerSecond, 0)} versions/s (rerun: ${fixed(report.backfill.rerunSeconds, 2)} s, ${report.backfill.rerunChanged} rows changed)`,
-  `- reconcile: ${report.reconcile.documents} documents, ${report.reconcile.mismatches} mismatches, ${fixed(report.reconcile.seconds, 2)} s (${report.reconcile.storageRequests} storage requests, file-system store)`,
-  `- import-bucket: ${report.legacySection.keys} keys, ${report.legacySection.documents} documents, ${report.legacySection.listPages} list pages, ${fixed(report.legacySection.importSeconds, 2)} s`,
-  '',
-];
+if (suites.includes('documents')) {
+  const report = await documentsBenchmark({
+    durationSeconds,
+    sharedConnections,
+    registryConnections: Number(values['registry-connections']),
+    s3LatencyMs: Number(values['s3-latency-ms']),
+    log,
+  });
+  writeFileSync('bench/results/documents.json', `${JSON.stringify({ machine, ...report }, null, 2)}\n`);
+  lines.push(...documentsLines(report));
+}
+if (suites.includes('worklist')) {
+  const report = await worklistBenchmark({
+    durationSeconds,
+    connections: sharedConnections,
+    fhirLatencyMs: Number(values['fhir-latency-ms']),
+    facilities: Number(values['worklist-facilities']),
+    requests: Number(values['worklist-requests']),
+    log,
+  });
+  writeFileSync('bench/results/worklist.json', `${JSON.stringify({ machine, ...report }, null, 2)}\n`);
+  lines.push(...worklistLines(report));
+}
 process.stdout.write(`${lines.join('\n')}\n`);
-mkdirSync('bench/results', { recursive: true });
-writeFileSync('bench/results/documents.json', `${JSON.stringify({ machine, ...report }, null, 2)}\n`);
-log('wrote bench/results/documents.json');
+log('wrote bench/results/*.json');
+
+function documentsLines(report: DocumentsReport): string[] {
+  return [
+    '# documents: latest approved version',
+    '',
+    `machine: ${machine}; ${where}`,
+    `S3: s3rver behind a proxy adding ${report.s3LatencyMs} ms to every request; s3rver itself takes ${fixed(report.legacySection.s3rverPageMs, 0)} ms per 1,000-key page of this section`,
+    '',
+    `GET /v1/documents/{id} in a section of ${report.legacySection.keys} sibling keys (${report.legacySection.listPages} list pages):`,
+    '',
+    '| read path | connections | requests | req/s | p50 ms | p95 ms | p99 ms | SQL/req | storage req/req | bytes/resp | errors | Server-Timing (sample) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...report.latestApproved.map(
+      (row) =>
+        `| ${row.mode} | ${row.connections} | ${row.requests} | ${fixed(row.requestsPerSecond, 0)} | ${fixed(row.p50)} | ${fixed(row.p95)} | ${fixed(row.p99)} | ${fixed(row.queriesPerRequest, 2)} | ${fixed(row.storageRequestsPerRequest, 2)} | ${fixed(row.bytesPerResponse, 0)} | ${row.errors + row.non2xx} | ${row.sampleServerTiming} |`,
+    ),
+    '',
+    `- backfill: ${report.backfill.versions} versions of ${report.backfill.documents} documents in ${fixed(report.backfill.seconds, 2)} s = ${fixed(report.backfill.versionsPerSecond, 0)} versions/s (rerun: ${fixed(report.backfill.rerunSeconds, 2)} s, ${report.backfill.rerunChanged} rows changed)`,
+    `- reconcile: ${report.reconcile.documents} documents, ${report.reconcile.mismatches} mismatches, ${fixed(report.reconcile.seconds, 2)} s (${report.reconcile.storageRequests} storage requests, file-system store)`,
+    `- import-bucket: ${report.legacySection.keys} keys, ${report.legacySection.documents} documents, ${report.legacySection.listPages} list pages, ${fixed(report.legacySection.importSeconds, 2)} s`,
+    '',
+  ];
+}
+
+function worklistLines(report: WorklistReport): string[] {
+  return [
+    '# worklist',
+    '',
+    `machine: ${machine}; ${where}`,
+    `data: ${report.dataset.facilities} facilities, ${report.dataset.patients} patients, ${report.dataset.requests} requests, ${report.dataset.attachments} attachments, generated in ${fixed(report.dataset.seconds, 0)} s; busiest facility ${report.facility.id} with ${report.facility.requests} requests`,
+    `FHIR: the development server answering after ${report.fhirLatencyMs} ms`,
+    '',
+    'Statements, FHIR requests and bytes per page (busiest facility, first page):',
+    '',
+    '| design | limit | SQL statements | FHIR requests | bytes |',
+    '|---|---|---|---|---|',
+    ...report.statementsPerPage.map(
+      (row) => `| ${row.design} | ${row.limit} | ${row.queries} | ${row.external} | ${row.bytes} |`,
+    ),
+    '',
+    `Detail page of an unmatched request: ${report.detail.cold.queries} statements and ${report.detail.cold.external} FHIR request cold; ${report.detail.warm.queries} statements, ${report.detail.warm.external} FHIR requests from the cache (${report.detail.warm.cache}).`,
+    '',
+    'Page of 20 under load:',
+    '',
+    '| design | connections | requests | req/s | p50 ms | p95 ms | p99 ms | SQL/req | FHIR req/req | bytes/resp | errors |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...report.load.map(
+      (row) =>
+        `| ${row.design} | ${row.connections} | ${row.requests} | ${fixed(row.requestsPerSecond, 0)} | ${fixed(row.p50)} | ${fixed(row.p95)} | ${fixed(row.p99)} | ${fixed(row.queriesPerRequest, 1)} | ${fixed(row.externalPerRequest, 1)} | ${fixed(row.bytesPerResponse, 0)} | ${row.errors + row.non2xx} |`,
+    ),
+    '',
+    'The worklist statement at this scale (EXPLAIN ANALYZE):',
+    '',
+    ...report.plans.flatMap((plan) => [
+      `- ${plan.label}: ${fixed(plan.executionMs, 2)} ms`,
+      '```',
+      plan.planText,
+      '```',
+    ]),
+    '',
+  ];
+}

@@ -1,9 +1,11 @@
 -- The integration worklist: documents arriving at hospitals, the patient each belongs to, the checks
 -- that prove it, and their integration into the hospital's record (EHR) over FHIR.
 
--- Trigram indexes answer the worklist's `q` (patient names, titles) with an index. pg_trgm is a trusted
--- extension: the database owner may create it.
+-- Trigram indexes answer the worklist's `q` (patient names, titles) and rank candidate patients;
+-- btree_gin lets those indexes lead with the facility, so a common name is looked up in one hospital,
+-- not in all 800. Both are trusted extensions: the database owner may create them.
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE EXTENSION IF NOT EXISTS btree_gin;
 
 -- The one normalisation of names for matching and search: accents folded, punctuation to spaces,
 -- upper case. Immutable, so generated columns and indexes can use it, and queries apply the same
@@ -70,7 +72,7 @@ CREATE TABLE patients (
 CREATE INDEX patients_facility_ins_idx ON patients (facility_id, ins) WHERE ins IS NOT NULL;
 CREATE INDEX patients_facility_traits_idx ON patients (facility_id, birth_date, birth_last_name_key);
 -- Ranking candidates by name similarity.
-CREATE INDEX patients_birth_last_name_trgm_idx ON patients USING gin (birth_last_name_key gin_trgm_ops);
+CREATE INDEX patients_facility_name_trgm_idx ON patients USING gin (facility_id, birth_last_name_key gin_trgm_ops);
 
 CREATE TABLE providers (
   provider_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -119,7 +121,8 @@ CREATE INDEX integration_requests_facility_status_received_idx
   ON integration_requests (facility_id, status, received_at DESC, request_id DESC);
 -- An admin's worklist across every facility.
 CREATE INDEX integration_requests_received_idx ON integration_requests (received_at DESC, request_id DESC);
-CREATE INDEX integration_requests_search_trgm_idx ON integration_requests USING gin (search_text gin_trgm_ops);
+CREATE INDEX integration_requests_search_trgm_idx
+  ON integration_requests USING gin (facility_id, search_text gin_trgm_ops);
 CREATE INDEX integration_requests_patient_idx ON integration_requests (patient_id) WHERE patient_id IS NOT NULL;
 
 CREATE TABLE attachments (

@@ -1,11 +1,17 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
 import { documentsRoutes } from './modules/documents/routes.ts';
+import { FhirClient } from './modules/worklist/fhir/client.ts';
+import { LazyIntegrationQueue } from './modules/worklist/integration/queue.ts';
+import { startIntegrationWorker } from './modules/worklist/integration/worker.ts';
+import { worklistRoutes } from './modules/worklist/routes.ts';
 import { TokenAuthority } from './platform/auth/tokens.ts';
+import { HotpathCache } from './platform/cache/cache.ts';
 import { localSecrets } from './platform/data-dir.ts';
 import { type Database, openDatabase } from './platform/db/database.ts';
-import { buildHttpApp } from './platform/http/app.ts';
+import { buildHttpApp, type RoutesPlugin } from './platform/http/app.ts';
 import { healthRoutes, signedObjectRoutes } from './platform/http/platform-routes.ts';
+import { webPages } from './platform/http/web-pages.ts';
 import type { ObjectStore } from './platform/storage/object-store.ts';
 import { openObjectStore } from './platform/storage/open-store.ts';
 import { UrlSigner } from './platform/storage/url-signing.ts';
@@ -17,6 +23,10 @@ export interface Runtime {
   store: ObjectStore;
   tokens: TokenAuthority;
   urlSigner: UrlSigner;
+  cache: HotpathCache;
+  /** pg-boss, started on first use. */
+  integrationQueue: LazyIntegrationQueue;
+  fhir: FhirClient;
   close(): Promise<void>;
 }
 
@@ -31,13 +41,24 @@ export async function openRuntime(
   const secret = tokenSecretOf(config);
   const database = await openDatabase(config, options);
   const store = options.store ?? openObjectStore(config, secret);
+  const cache = new HotpathCache({ redisUrl: config.redisUrl });
+  const integrationQueue = new LazyIntegrationQueue(database.url, {
+    retryLimit: config.integration.retryLimit,
+    retryDelaySeconds: config.integration.retryDelaySeconds,
+    ...(options.log ? { log: options.log } : {}),
+  });
   return {
     config,
     database,
     store,
     tokens: new TokenAuthority(secret),
     urlSigner: new UrlSigner(secret),
+    cache,
+    integrationQueue,
+    fhir: new FhirClient({ timeoutMs: config.fhir.timeoutMs }),
     async close() {
+      await integrationQueue.close();
+      await cache.close();
       await store.close();
       await database.close();
     },
@@ -48,6 +69,8 @@ export async function openRuntime(
 export function buildApp(
   runtime: Runtime,
   logger?: FastifyServerOptions['logger'],
+  /** More routes: the benchmark's "before" designs. */
+  extraPlugins: RoutesPlugin[] = [],
 ): Promise<FastifyInstance> {
   const { config, database, store } = runtime;
   return buildHttpApp({
@@ -58,6 +81,28 @@ export function buildApp(
       healthRoutes(database),
       ...(store.kind === 'filesystem' ? [signedObjectRoutes(store, runtime.urlSigner)] : []),
       documentsRoutes({ db: database.db, store, config }),
+      worklistRoutes({
+        db: database.db,
+        store,
+        config,
+        queue: runtime.integrationQueue,
+        fhir: runtime.fhir,
+        patientCache: runtime.cache.region('fhir-patient', { ttl: config.fhir.cacheTtlSeconds * 1000 }),
+      }),
+      webPages([{ path: '/worklist', html: 'worklist.html', script: 'src/worklist.ts' }]),
+      ...extraPlugins,
     ],
+  });
+}
+
+/** The background work `serve` runs beside the API. */
+export async function startWorkers(runtime: Runtime, log: (message: string) => void): Promise<void> {
+  if (!runtime.config.integration.workerEnabled) return;
+  await startIntegrationWorker({
+    db: runtime.database.db,
+    store: runtime.store,
+    queue: runtime.integrationQueue,
+    fhir: runtime.fhir,
+    log,
   });
 }

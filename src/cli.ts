@@ -1,11 +1,18 @@
 import closeWithGrace from 'close-with-grace';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { buildApp, openRuntime, type Runtime, tokenSecretOf } from './app.ts';
+import { buildApp, openRuntime, type Runtime, startWorkers, tokenSecretOf } from './app.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { backfillRegistry } from './modules/documents/operations/backfill.ts';
 import { loadDocumentsDemo } from './modules/documents/operations/demo.ts';
 import { importBucket } from './modules/documents/operations/import-bucket.ts';
 import { reconcileRegistry } from './modules/documents/operations/reconcile.ts';
+import { startFhirDevServer } from './modules/worklist/fhir/dev-server.ts';
+import {
+  connectDemoFacilities,
+  DEMO_FACILITIES,
+  loadWorklistDemo,
+} from './modules/worklist/operations/demo.ts';
+import { generateLargeWorklist } from './modules/worklist/operations/generate.ts';
 import { ROLES, type Role, TokenAuthority } from './platform/auth/tokens.ts';
 import { migrateToLatest } from './platform/db/migrations.ts';
 
@@ -40,16 +47,31 @@ program
     const runtime = await openRuntime(config, { applicationName: 'hotpath-serve', log: say });
     const applied = await migrateToLatest(runtime.database.db);
     if (applied.length > 0) say(`applied migrations: ${applied.join(', ')}`);
-    if (options.demo) await loadDocumentsDemo(documentsDependencies(runtime), { onlyIfAbsent: true });
+    // The demo's facilities talk to a development FHIR server beside the API, so enrichment and
+    // integration into the EHR work with nothing else installed.
+    const demoFhir = options.demo
+      ? await startFhirDevServer({ host: config.host, port: demoFhirPort(config), synthesizePatients: true })
+      : undefined;
+    if (demoFhir) {
+      await loadDocumentsDemo(documentsDependencies(runtime), { onlyIfAbsent: true });
+      const { db } = runtime.database;
+      await loadWorklistDemo(
+        { db, store: runtime.store },
+        { onlyIfAbsent: true, fhirBaseUrl: demoFhir.baseUrl },
+      );
+      await connectDemoFacilities(db, demoFhir.baseUrl);
+    }
     const app = await buildApp(runtime);
     closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
       if (err) app.log.error({ err }, 'shutting down after an error');
       else app.log.info({ signal }, 'shutting down: finishing in-flight requests');
       await app.close();
       await runtime.close();
+      await demoFhir?.close();
     });
     await app.listen({ port: config.port, host: config.host });
-    printWelcome(config, runtime.tokens, options.demo === true);
+    await startWorkers(runtime, (message) => app.log.warn(message));
+    printWelcome(config, runtime.tokens, demoFhir?.baseUrl);
   });
 
 program
@@ -63,11 +85,17 @@ program
 
 program
   .command('demo')
-  .description('load demo data: studies, sections, documents with histories, and a legacy-layout section')
+  .description("load demo data: documents with histories and a legacy-layout section; 3 hospitals' worklists")
   .action(() =>
-    withRuntime('demo', (runtime) =>
-      loadDocumentsDemo(documentsDependencies(runtime), { onlyIfAbsent: false }),
-    ),
+    withRuntime('demo', async (runtime) => {
+      const loadedDocuments = await loadDocumentsDemo(documentsDependencies(runtime), { onlyIfAbsent: true });
+      const fhirBaseUrl = `http://${runtime.config.host}:${demoFhirPort(runtime.config)}/fhir`;
+      const loadedWorklist = await loadWorklistDemo(
+        { db: runtime.database.db, store: runtime.store },
+        { onlyIfAbsent: true, fhirBaseUrl },
+      );
+      if (!loadedDocuments && !loadedWorklist) say('the demo data is already loaded');
+    }),
   );
 
 const token = program.command('token').description('bearer tokens');
@@ -145,6 +173,64 @@ program
     }),
   );
 
+program
+  .command('fhir-dev-server')
+  .description('serve an in-memory FHIR R4 server for development and benchmarks; prints its base URL')
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--port <port>', 'port to listen on', positiveInteger, 4000)
+  .option(
+    '--latency-ms <ms>',
+    'delay added to every FHIR request',
+    (value: string) => {
+      if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a whole number of milliseconds');
+      return Number(value);
+    },
+    0,
+  )
+  .option('--no-synthesize', 'answer only Patients stored with PUT, instead of making one up for any id')
+  .action(async (options: { host: string; port: number; latencyMs: number; synthesize: boolean }) => {
+    const server = await startFhirDevServer({
+      host: options.host,
+      port: options.port,
+      latencyMs: options.latencyMs,
+      synthesizePatients: options.synthesize,
+    });
+    closeWithGrace({ delay: 5_000 }, () => server.close());
+    process.stdout.write(`${server.baseUrl}\n`);
+    say('faults, latency and stats under /_dev; stop with Ctrl-C');
+  });
+
+const worklist = program.command('worklist').description('the integration worklist');
+worklist
+  .command('generate')
+  .description('fill the worklist at benchmark scale: facilities, patients, requests and what hangs off them')
+  .option('--facilities <count>', 'facilities to create', positiveInteger, 800)
+  .option('--requests <count>', 'integration requests to create', positiveInteger, 1_000_000)
+  .option('--patients-per-facility <count>', 'patients of each facility', positiveInteger, 2000)
+  .option('--days <days>', 'requests arrive over this many days, up to now', positiveInteger, 365)
+  .option('--seed <seed>', 'the same seed generates the same data', positiveInteger, 1)
+  .option('--append', 'add to a database that already has worklist data')
+  .action(
+    (options: {
+      facilities: number;
+      requests: number;
+      patientsPerFacility: number;
+      days: number;
+      seed: number;
+      append?: boolean;
+    }) =>
+      withRuntime('worklist-generate', async (runtime) => {
+        const result = await generateLargeWorklist(runtime.database.db, {
+          ...options,
+          append: options.append === true,
+          showProgress: true,
+        });
+        process.stdout.write(
+          `generated ${result.facilityIds.length} facilities, ${result.providers} providers, ${result.patients} patients, ${result.requests} requests, ${result.attachments} attachments, ${result.verifications} verifications in ${result.seconds.toFixed(1)} s: ${result.requestsPerSecond} requests/s\n`,
+        );
+      }),
+  );
+
 function documentsDependencies(runtime: Runtime) {
   return { db: runtime.database.db, store: runtime.store, config: runtime.config };
 }
@@ -153,15 +239,30 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-function printWelcome(config: Config, tokens: TokenAuthority, demo: boolean): void {
+/** Where `serve --demo` runs its development FHIR server: the next port up. */
+function demoFhirPort(config: Config): number {
+  return config.port === 0 ? 0 : config.port + 1;
+}
+
+function printWelcome(config: Config, tokens: TokenAuthority, demoFhirUrl: string | undefined): void {
   const base = config.publicUrl;
   const reader = tokens.issue({ subject: 'demo-reader', role: 'reader', expiresInSeconds: 24 * 3600 });
   say(`\nhotpath is serving ${base}  (API docs: ${base}/docs, metrics: ${base}/metrics)`);
   say(`a reader token for the next 24 h:\n  export TOKEN=${reader}`);
-  if (demo) {
+  if (demoFhirUrl) {
+    const clinician = tokens.issue({
+      subject: 'demo-clinician',
+      role: 'approver',
+      facilities: DEMO_FACILITIES,
+      expiresInSeconds: 24 * 3600,
+    });
     say(
       `try the hot path:\n  curl -si -H "Authorization: Bearer $TOKEN" ${base}/v1/documents/ONC-2024-001-csr-14-2-001`,
     );
+    say(
+      `the worklist page, signed in as a clinician of ${DEMO_FACILITIES.join(', ')}:\n  ${base}/worklist#token=${clinician}`,
+    );
+    say(`the demo hospitals' EHR is a development FHIR server at ${demoFhirUrl}`);
   }
   say('stop with Ctrl-C (in-flight requests finish first)\n');
 }

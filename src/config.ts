@@ -126,7 +126,8 @@ export function loadConfig(env: Env = process.env): Config {
     },
     fhir: {
       timeoutMs: integer('HOTPATH_FHIR_TIMEOUT_MS', 1500, 50, 60_000),
-      cacheTtlSeconds: integer('HOTPATH_FHIR_CACHE_TTL_SECONDS', 300, 0, 86_400),
+      // At least a second: bentocache reads a TTL of 0 as never expiring.
+      cacheTtlSeconds: integer('HOTPATH_FHIR_CACHE_TTL_SECONDS', 300, 1, 86_400),
     },
     integration: {
       workerEnabled: oneOf('HOTPATH_INTEGRATION_WORKER', ['true', 'false'] as const, 'true') === 'true',

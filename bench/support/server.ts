@@ -1,8 +1,8 @@
 import { type ServeProcess, startServeProcess } from '../../test/support/serve-process.ts';
 
 /** The server under load runs in its own process, as in production, apart from the load generator. */
-export function startServer(env: Record<string, string>): Promise<ServeProcess> {
-  return startServeProcess({ ...process.env, LOG_LEVEL: 'warn', ...env });
+export function startServer(env: Record<string, string>, command?: string[]): Promise<ServeProcess> {
+  return startServeProcess({ ...process.env, LOG_LEVEL: 'warn', ...env }, command);
 }
 
 /** Sums a Prometheus counter's samples whose labels match. */

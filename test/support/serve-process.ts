@@ -13,10 +13,16 @@ export interface ServeProcess {
   stop(): Promise<number | null>;
 }
 
-/** `hotpath serve` in its own process, on a free port, once it says it is serving. */
-export async function startServeProcess(env: NodeJS.ProcessEnv): Promise<ServeProcess> {
+/**
+ * `hotpath serve` in its own process, on a free port, once it says it is serving. `command` replaces
+ * the CLI, e.g. with the benchmark's server entry.
+ */
+export async function startServeProcess(
+  env: NodeJS.ProcessEnv,
+  command: string[] = [HOTPATH_BIN, 'serve'],
+): Promise<ServeProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [HOTPATH_BIN, 'serve'], {
+  const child = spawn(process.execPath, command, {
     env: { ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -243,7 +243,8 @@ export function documentsRoutes({ db, store, config }: DocumentsDependencies): R
           schema: {
             tags: TAGS,
             summary: 'Upload a new version: the body is the file, streamed to storage',
-            description: `The request's Content-Type is kept. Bodies over ${config.uploadLimitBytes} bytes are refused with 413. Concurrent uploads get consecutive version numbers.`,
+            description:
+              "The request's Content-Type is kept. Bodies over HOTPATH_UPLOAD_LIMIT_BYTES (default 100 MB) are refused with 413. Concurrent uploads get consecutive version numbers.",
             params: DocumentParams,
             response: { 201: UploadResultSchema, ...problemResponses(400, 401, 403, 404, 413) },
           },

@@ -113,7 +113,8 @@ export function statementName(text: string): string {
 function firstCallerOutsideDatabaseLayer(): string {
   const stack = new Error().stack?.split('\n').slice(1) ?? [];
   for (const frame of stack) {
-    const location = /\(?((?:file:\/\/)?\/[^():]+):(\d+):\d+\)?\s*$/.exec(frame);
+    // `at fn (/abs/file.ts:1:2)`, `at /abs/file.ts:1:2`, `at async file:///abs/file.ts:1:2`; never node: internals.
+    const location = /(?:\(|at (?:async )?)((?:file:\/\/)?\/[^():\s]+):(\d+):\d+\)?\s*$/.exec(frame);
     if (!location?.[1]) continue;
     const file = location[1].startsWith('file://') ? fileURLToPath(location[1]) : location[1];
     if (file.includes(`${path.sep}node_modules${path.sep}`) || file.startsWith(databaseLayer)) continue;

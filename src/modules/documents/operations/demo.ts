@@ -53,11 +53,11 @@ function demoPdf(title: string, version: number): Buffer {
 export async function loadDocumentsDemo(
   deps: DocumentsDependencies,
   options: { onlyIfAbsent: boolean },
-): Promise<void> {
+): Promise<boolean> {
   const { db } = deps;
   if (options.onlyIfAbsent) {
     const { rows } = await sql`SELECT 1 FROM studies WHERE study_id = ${STUDIES[0]!.studyId}`.execute(db);
-    if (rows.length > 0) return;
+    if (rows.length > 0) return false;
   }
   const random = seededRandom(20241122);
   const pick = <T>(items: readonly T[]) => items[Math.floor(random() * items.length)] as T;
@@ -128,6 +128,7 @@ export async function loadDocumentsDemo(
   process.stderr.write(
     `demo loaded: ${total} documents in ${STUDIES.length} studies, and ${DEMO_LEGACY_PREFIX} in the legacy layout (adopt it with \`hotpath import-bucket\`)\n`,
   );
+  return true;
 }
 
 /** One section as the old system kept it: versions named by state, among working files that are not versions. */

@@ -1,0 +1,258 @@
+import { type RawBuilder, sql } from 'kysely';
+import type { AnyKysely } from '../../platform/db/database.ts';
+import { badRequest } from '../../platform/http/problems.ts';
+import type { IdentityCheck, Status, WorklistItem, WorklistQuery } from './schemas.ts';
+
+interface WorklistRow {
+  request_id: number;
+  status: Status;
+  source: WorklistItem['source'];
+  received_at: Date;
+  document_type_code: string | null;
+  document_type_label: string | null;
+  title: string;
+  procedure_date: string | null;
+  attachment_count: number;
+  identity_check: IdentityCheck;
+  patient_id: number | null;
+  first_name: string | null;
+  last_name: string | null;
+  birth_date: string | null;
+}
+
+/** The keyset position: received_at as microseconds since the epoch (exact), then the id. */
+function encodeCursor(row: { received_micros: string; request_id: number }): string {
+  return Buffer.from(`${row.received_micros}.${row.request_id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { micros: string; id: number } {
+  const match = /^(-?\d{1,20})\.(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match)
+    throw badRequest('cursor is not one this API issued', [
+      { field: 'querystring.cursor', message: 'is invalid' },
+    ]);
+  return { micros: match[1] as string, id: Number(match[2]) };
+}
+
+/**
+ * One worklist page in one statement: the page's rows, newest first by (received_at, request_id), with
+ * the four patient fields the page shows joined in and the attachment count and identity check read
+ * from the request's own projections. No OFFSET: the cursor is the last row's position, so ties on
+ * received_at never repeat or skip a row.
+ */
+export async function worklistPage(
+  db: AnyKysely,
+  filter: WorklistQuery & { facilityId: string | undefined },
+): Promise<{ items: WorklistItem[]; nextCursor: string | null }> {
+  const conditions: RawBuilder<unknown>[] = [];
+  if (filter.facilityId !== undefined) conditions.push(sql`r.facility_id = ${filter.facilityId}`);
+  if (filter.status !== undefined) conditions.push(sql`r.status = ${filter.status}`);
+  if (filter.source !== undefined) conditions.push(sql`r.source = ${filter.source}`);
+  if (filter.documentType !== undefined) conditions.push(sql`r.document_type_code = ${filter.documentType}`);
+  if (filter.receivedFrom !== undefined)
+    conditions.push(sql`r.received_at >= ${filter.receivedFrom}::timestamptz`);
+  if (filter.receivedTo !== undefined)
+    conditions.push(sql`r.received_at < ${filter.receivedTo}::timestamptz`);
+  if (filter.q !== undefined) {
+    conditions.push(sql`r.search_text LIKE '%' || identity_key(${filter.q}) || '%'`);
+  }
+  if (filter.cursor !== undefined) {
+    const { micros, id } = decodeCursor(filter.cursor);
+    conditions.push(
+      sql`(r.received_at, r.request_id) < (to_timestamp(0) + ${micros}::bigint * interval '1 microsecond', ${id}::bigint)`,
+    );
+  }
+  const where = conditions.length > 0 ? sql`WHERE ${sql.join(conditions, sql` AND `)}` : sql``;
+  const { rows } = await sql<WorklistRow & { received_micros: string }>`/* worklist.page */
+    SELECT r.request_id, r.status, r.source, r.received_at, r.document_type_code, r.document_type_label, r.title,
+           to_char(r.procedure_date, 'YYYY-MM-DD') AS procedure_date, r.attachment_count, r.identity_check,
+           (extract(epoch FROM r.received_at) * 1000000)::bigint::text AS received_micros,
+           p.patient_id, p.first_name, coalesce(p.used_last_name, p.birth_last_name) AS last_name,
+           to_char(p.birth_date, 'YYYY-MM-DD') AS birth_date
+    FROM integration_requests r
+    LEFT JOIN patients p ON p.patient_id = r.patient_id
+    ${where}
+    ORDER BY r.received_at DESC, r.request_id DESC
+    LIMIT ${filter.limit + 1}`.execute(db);
+  const page = rows.slice(0, filter.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map(toItem),
+    nextCursor: rows.length > filter.limit && last ? encodeCursor(last) : null,
+  };
+}
+
+function toItem(row: WorklistRow): WorklistItem {
+  return {
+    id: row.request_id,
+    status: row.status,
+    source: row.source,
+    receivedAt: row.received_at.toISOString(),
+    documentType:
+      row.document_type_code === null
+        ? null
+        : { code: row.document_type_code, label: row.document_type_label ?? '' },
+    title: row.title,
+    procedureDate: row.procedure_date,
+    patient:
+      row.patient_id === null
+        ? null
+        : {
+            id: row.patient_id,
+            firstName: row.first_name ?? '',
+            lastName: row.last_name ?? '',
+            birthDate: row.birth_date ?? '',
+          },
+    attachmentCount: row.attachment_count,
+    identityCheck: row.identity_check,
+  };
+}
+
+/** The request with everything the detail page shows, in one statement (nested rows as JSON). */
+export interface RequestDetailRow {
+  request_id: number;
+  facility_id: string;
+  status: Status;
+  source: WorklistItem['source'];
+  received_at: Date;
+  document_type_code: string | null;
+  document_type_label: string | null;
+  title: string;
+  procedure_date: string | null;
+  priority: 'routine' | 'urgent';
+  identity_check: IdentityCheck;
+  integration_state: 'queued' | 'running' | 'done' | 'failed' | null;
+  integration_attempts: number;
+  integration_error: string | null;
+  integrated_at: Date | null;
+  ehr_document_reference: string | null;
+  rejected_by: string | null;
+  rejected_at: Date | null;
+  rejection_reason: string | null;
+  fhir_base_url: string | null;
+  ehr_enabled: boolean;
+  author: {
+    provider_id: number;
+    national_id: string;
+    first_name: string;
+    last_name: string;
+    specialty: string | null;
+  } | null;
+  patient: Record<string, unknown> | null;
+  extracted: Record<string, unknown> | null;
+  attachments: Array<{
+    attachment_id: number;
+    file_name: string;
+    content_type: string;
+    size_bytes: number;
+    sha256: string;
+    pages: number | null;
+    storage_key: string;
+  }>;
+  verifications: Array<{
+    verification_id: number;
+    kind: 'identity' | 'procedure_date' | 'document_type';
+    outcome: IdentityCheck;
+    patient_id: number | null;
+    verified_by: string;
+    verified_at: string;
+    note: string | null;
+  }>;
+}
+
+export async function requestDetail(db: AnyKysely, requestId: number): Promise<RequestDetailRow | undefined> {
+  const { rows } = await sql<RequestDetailRow>`/* worklist.detail */
+    SELECT r.request_id, r.facility_id, r.status, r.source, r.received_at, r.document_type_code,
+           r.document_type_label, r.title, to_char(r.procedure_date, 'YYYY-MM-DD') AS procedure_date, r.priority,
+           r.identity_check, r.integration_state, r.integration_attempts, r.integration_error, r.integrated_at,
+           r.ehr_document_reference, r.rejected_by, r.rejected_at, r.rejection_reason,
+           f.fhir_base_url, f.ehr_enabled,
+           (SELECT to_jsonb(a) FROM (SELECT provider_id, national_id, first_name, last_name, specialty
+                                     FROM providers WHERE provider_id = r.author_provider_id) a) AS author,
+           (SELECT to_jsonb(p) - 'birth_last_name_key' - 'first_given_name_key' FROM patients p
+            WHERE p.patient_id = r.patient_id) AS patient,
+           (SELECT to_jsonb(m) FROM extracted_metadata m WHERE m.request_id = r.request_id) AS extracted,
+           coalesce((SELECT jsonb_agg(a ORDER BY a.attachment_id) FROM (
+              SELECT attachment_id, file_name, content_type, size_bytes, sha256, pages, storage_key
+              FROM attachments WHERE request_id = r.request_id) a), '[]'::jsonb) AS attachments,
+           coalesce((SELECT jsonb_agg(v ORDER BY v.verified_at DESC, v.verification_id DESC) FROM (
+              SELECT verification_id, kind, outcome, patient_id, verified_by, verified_at, note
+              FROM verifications WHERE request_id = r.request_id) v), '[]'::jsonb) AS verifications
+    FROM integration_requests r
+    JOIN facilities f ON f.facility_id = r.facility_id
+    WHERE r.request_id = ${requestId}`.execute(db);
+  return rows[0];
+}
+
+export interface CandidateRow {
+  patient_id: number;
+  ipp: string;
+  ins: string | null;
+  first_name: string;
+  birth_last_name: string;
+  used_last_name: string | null;
+  birth_date: string;
+  sex: string;
+  fhir_id: string | null;
+  score: number;
+  same_ins: boolean;
+  same_birth_date: boolean;
+  name_similarity: number;
+  same_sex: boolean;
+}
+
+/**
+ * Patients of the facility who may be the one a document names, best first: same INS, same birth
+ * date, or a birth name within trigram distance. One statement over the INS, traits and trigram
+ * indexes.
+ */
+export async function candidatePatients(
+  db: AnyKysely,
+  input: {
+    facilityId: string;
+    ins: string | null;
+    birthLastName: string | null;
+    birthDate: string | null;
+    sex: string | null;
+  },
+  limit = 5,
+): Promise<CandidateRow[]> {
+  const name = input.birthLastName ?? '';
+  const { rows } = await sql<CandidateRow>`/* worklist.candidates */
+    SELECT patient_id, ipp, ins, first_name, birth_last_name, used_last_name,
+           to_char(birth_date, 'YYYY-MM-DD') AS birth_date, sex, fhir_id,
+           coalesce(ins = ${input.ins}, false) AS same_ins,
+           coalesce(birth_date = ${input.birthDate}::date, false) AS same_birth_date,
+           similarity(birth_last_name_key, identity_key(${name})) AS name_similarity,
+           coalesce(sex = ${input.sex}, false) AS same_sex,
+           round(least(1, (CASE WHEN ins = ${input.ins} THEN 0.5 ELSE 0 END)
+             + (CASE WHEN birth_date = ${input.birthDate}::date THEN 0.25 ELSE 0 END)
+             + similarity(birth_last_name_key, identity_key(${name})) * 0.2
+             + (CASE WHEN sex = ${input.sex} THEN 0.05 ELSE 0 END))::numeric, 3)::float8 AS score
+    FROM patients
+    WHERE facility_id = ${input.facilityId}
+      AND (ins = ${input.ins}
+           OR birth_date = ${input.birthDate}::date
+           OR birth_last_name_key % identity_key(${name}))
+    ORDER BY score DESC, patient_id
+    LIMIT ${limit}`.execute(db);
+  return rows;
+}
+
+export interface FacilityRow {
+  facility_id: string;
+  name: string;
+  fhir_base_url: string | null;
+  ehr_enabled: boolean;
+  ehr_last_error: string | null;
+  ehr_last_error_at: Date | null;
+}
+
+export async function facilities(db: AnyKysely, only: string[] | undefined): Promise<FacilityRow[]> {
+  const { rows } = await sql<FacilityRow>`/* worklist.facilities */
+    SELECT facility_id, name, fhir_base_url, ehr_enabled, ehr_last_error, ehr_last_error_at
+    FROM facilities
+    WHERE ${only === undefined} OR facility_id = ANY(${only ?? []}::text[])
+    ORDER BY facility_id`.execute(db);
+  return rows;
+}

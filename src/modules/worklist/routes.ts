@@ -1,0 +1,480 @@
+import multipart from '@fastify/multipart';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import type { Patient } from 'fhir/r4.js';
+import { Type } from 'typebox';
+import { Compile } from 'typebox/compile';
+import type { Config } from '../../config.ts';
+import type { CacheRegion } from '../../platform/cache/cache.ts';
+import type { AnyKysely } from '../../platform/db/database.ts';
+import { principalOf, type RoutesPlugin } from '../../platform/http/app.ts';
+import { badRequest, notFound, problemResponses } from '../../platform/http/problems.ts';
+import { downloadWindow } from '../../platform/storage/download-window.ts';
+import type { ObjectStore } from '../../platform/storage/object-store.ts';
+import { canSee, facilityScope, worklistFacility } from './access.ts';
+import { type FhirClient, PatientEnricher } from './fhir/client.ts';
+import type { IntegrationQueue } from './integration/queue.ts';
+import {
+  candidatePatients,
+  facilities,
+  type RequestDetailRow,
+  requestDetail,
+  worklistPage,
+} from './queries.ts';
+import {
+  ActionResult,
+  FacilityList,
+  ReceiveMetadata,
+  ReceiveResult,
+  RejectInput,
+  type RequestDetail,
+  RequestDetail as RequestDetailSchema,
+  RequestParams,
+  VerifyInput,
+  WorklistPage,
+  WorklistQuery,
+} from './schemas.ts';
+import {
+  prepareReceipt,
+  recordReceipt,
+  rejectRequest,
+  requestIntegration,
+  type StoredAttachment,
+  storeAttachment,
+  verifyIdentity,
+} from './service.ts';
+
+export interface WorklistDependencies {
+  db: AnyKysely;
+  store: ObjectStore;
+  config: Config;
+  queue: IntegrationQueue;
+  fhir: FhirClient;
+  patientCache: CacheRegion<Patient | null>;
+}
+
+const TAGS = ['worklist'];
+const MAX_FILES = 10;
+const metadataValidator = Compile(ReceiveMetadata);
+
+export function worklistRoutes(deps: WorklistDependencies): RoutesPlugin {
+  const { db, config } = deps;
+
+  return async (app) => {
+    app.get(
+      '/v2/worklist',
+      {
+        schema: {
+          tags: TAGS,
+          summary: 'A page of the worklist, newest first',
+          description:
+            'One SQL statement whatever the page size, no external call. Keyset-paginated on (receivedAt, id): pass `nextCursor` as `cursor`. A token that sees several facilities must name one.',
+          querystring: WorklistQuery,
+          response: { 200: WorklistPage, ...problemResponses(400, 401, 403) },
+        },
+        config: { access: 'reader', queryBudget: 1 },
+      },
+      async (request) => {
+        const facilityId = worklistFacility(facilityScope(principalOf(request)), request.query.facilityId);
+        return worklistPage(db, { ...request.query, facilityId });
+      },
+    );
+
+    app.get(
+      '/v2/worklist/:id',
+      {
+        schema: {
+          tags: TAGS,
+          summary: 'One integration request in full',
+          description:
+            "Metadata, attachments with download URLs, verification history, the patient from the hospital's table enriched with its FHIR Patient (batched and cached; `enrichment.status` says when the FHIR server could not answer), and ranked candidate patients while unmatched. Requests of facilities the token does not see answer 404.",
+          params: RequestParams,
+          response: { 200: RequestDetailSchema, ...problemResponses(400, 401, 403, 404) },
+        },
+        config: { access: 'reader', queryBudget: 2 },
+      },
+      async (request) => {
+        const row = await requestDetail(db, request.params.id);
+        if (!row || !canSee(facilityScope(principalOf(request)), row.facility_id)) {
+          throw notFound(`integration request ${request.params.id} does not exist`);
+        }
+        return describeRequest(deps, row);
+      },
+    );
+
+    app.get(
+      '/v2/facilities',
+      {
+        schema: {
+          tags: TAGS,
+          summary: 'The facilities this token may see',
+          response: { 200: FacilityList, ...problemResponses(401, 403) },
+        },
+        config: { access: 'reader', queryBudget: 1 },
+      },
+      async (request) => {
+        const scope = facilityScope(principalOf(request));
+        const rows = await facilities(db, scope.kind === 'all' ? undefined : scope.facilities);
+        return {
+          facilities: rows.map((row) => ({
+            id: row.facility_id,
+            name: row.name,
+            ehr: {
+              fhirBaseUrl: row.fhir_base_url,
+              enabled: row.ehr_enabled,
+              lastError: row.ehr_last_error,
+              lastErrorAt: row.ehr_last_error_at?.toISOString() ?? null,
+            },
+          })),
+        };
+      },
+    );
+
+    app.post(
+      '/v2/worklist/:id/verify',
+      {
+        schema: {
+          tags: TAGS,
+          summary: "Confirm the patient: one of the request's facility's patients",
+          params: RequestParams,
+          body: VerifyInput,
+          response: { 200: ActionResult, ...problemResponses(400, 401, 403, 404, 409) },
+        },
+        config: { access: 'approver', queryBudget: 4 },
+      },
+      async (request) =>
+        verifyIdentity(db, facilityScope(principalOf(request)), {
+          requestId: request.params.id,
+          patientId: request.body.patientId,
+          actor: principalOf(request).subject,
+        }),
+    );
+
+    app.post(
+      '/v2/worklist/:id/reject',
+      {
+        schema: {
+          tags: TAGS,
+          summary: 'Reject the document, with a reason',
+          params: RequestParams,
+          body: RejectInput,
+          response: { 200: ActionResult, ...problemResponses(400, 401, 403, 404, 409) },
+        },
+        config: { access: 'approver', queryBudget: 4 },
+      },
+      async (request) =>
+        rejectRequest(db, facilityScope(principalOf(request)), {
+          requestId: request.params.id,
+          reason: request.body.reason,
+          actor: principalOf(request).subject,
+        }),
+    );
+
+    app.post(
+      '/v2/worklist/:id/integrate',
+      {
+        schema: {
+          tags: TAGS,
+          summary: "Queue the integration into the facility's EHR",
+          description:
+            'Pushes a FHIR DocumentReference (the file as a Binary) from a background job, retried with backoff; `status` becomes integrated or error. Asking again while queued answers 202 with the same job; once integrated, 409.',
+          params: RequestParams,
+          response: { 202: ActionResult, ...problemResponses(400, 401, 403, 404, 409) },
+        },
+        config: { access: 'approver', queryBudget: 6 },
+      },
+      async (request, reply) => {
+        const { outcome } = await requestIntegration(db, deps.queue, facilityScope(principalOf(request)), {
+          requestId: request.params.id,
+        });
+        return reply.code(202).send(outcome);
+      },
+    );
+
+    await app.register(async (scope) => {
+      const receiving = scope.withTypeProvider<TypeBoxTypeProvider>();
+      await receiving.register(multipart, {
+        limits: {
+          files: MAX_FILES,
+          fields: 1,
+          fieldSize: 64 * 1024,
+          fileSize: config.uploadLimitBytes,
+          parts: MAX_FILES + 1,
+        },
+      });
+      receiving.post(
+        '/v2/worklist',
+        {
+          schema: {
+            tags: TAGS,
+            summary: 'Receive a document: its metadata, then its files',
+            description:
+              "multipart/form-data: first a `metadata` field (JSON, schema ReceiveMetadata), then 1 to 10 `file` parts, streamed to storage. The identity is matched against the facility's patients: exact INS first, then exact strict traits (birth name, first given name, birth date, sex); anything less leaves the request pending verification, with candidates on its detail page.",
+            consumes: ['multipart/form-data'],
+            body: Type.Object({
+              metadata: Type.String({
+                description: 'JSON: ReceiveMetadata',
+                contentMediaType: 'application/json',
+              }),
+              file: Type.Array(Type.String({ format: 'binary' }), { minItems: 1, maxItems: MAX_FILES }),
+            }),
+            response: { 201: ReceiveResult, ...problemResponses(400, 401, 403, 404, 413, 415) },
+          },
+          // The body is a multipart stream the handler reads and validates part by part; the schema above
+          // is for the OpenAPI description. No other part of this route has a schema.
+          validatorCompiler: () => () => true,
+          config: { access: 'author', queryBudget: 3 },
+        },
+        async (request, reply) => {
+          if (!request.isMultipart()) {
+            throw badRequest('send multipart/form-data: a metadata field, then the files');
+          }
+          const result = await receiveMultipart(deps, request);
+          return reply.code(201).send(result);
+        },
+      );
+    });
+  };
+}
+
+async function receiveMultipart(deps: WorklistDependencies, request: FastifyRequest) {
+  const scope = facilityScope(principalOf(request));
+  let metadata: ReceiveMetadata | undefined;
+  let receipt: Awaited<ReturnType<typeof prepareReceipt>> | undefined;
+  const stored: StoredAttachment[] = [];
+  try {
+    for await (const part of request.parts()) {
+      if (part.type === 'field') {
+        if (part.fieldname !== 'metadata' || metadata !== undefined) {
+          throw badRequest(`unexpected field ${part.fieldname}: send one metadata field, then files`);
+        }
+        metadata = parseMetadata(String(part.value));
+        receipt = await prepareReceipt(deps.db, scope, metadata);
+        continue;
+      }
+      if (!metadata || !receipt) throw badRequest('send the metadata field before the files');
+      if (part.fieldname !== 'file')
+        throw badRequest(`unexpected file part ${part.fieldname}: name file parts "file"`);
+      stored.push(
+        await storeAttachment(deps.store, receipt.facilityId, {
+          fileName: part.filename || `attachment-${stored.length + 1}`,
+          contentType: part.mimetype || 'application/octet-stream',
+          stream: part.file,
+          limitBytes: deps.config.uploadLimitBytes,
+        }),
+      );
+      if (part.file.truncated) throw badRequest(`${part.filename} is over the size limit`);
+    }
+  } catch (error) {
+    await Promise.all(stored.map((attachment) => deps.store.delete(attachment.storageKey).catch(() => {})));
+    throw error;
+  }
+  if (!metadata || !receipt) throw badRequest('the metadata field is missing');
+  if (stored.length === 0) throw badRequest('no file: send at least one file part');
+  const recorded = await recordReceipt(deps.db, deps.store, receipt, metadata, stored);
+  return { ...recorded, attachments: stored.length };
+}
+
+function parseMetadata(text: string): ReceiveMetadata {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw badRequest(`metadata is not valid JSON: ${(error as Error).message}`);
+  }
+  if (metadataValidator.Check(parsed)) return parsed;
+  const errors = [...metadataValidator.Errors(parsed)].slice(0, 10).map((issue) => ({
+    field: ['metadata', ...issue.instancePath.split('/').filter(Boolean)].join('.'),
+    message: issue.message,
+  }));
+  const first = errors[0];
+  throw badRequest(first ? `${first.field} ${first.message}` : 'metadata is invalid', errors);
+}
+
+/** The detail page: the row, candidates while unmatched, one batched FHIR read, download URLs. */
+async function describeRequest(deps: WorklistDependencies, row: RequestDetailRow): Promise<RequestDetail> {
+  const extracted = row.extracted as Record<string, string | null> | null;
+  const unmatched = row.patient === null && row.status !== 'rejected';
+  const candidates = unmatched
+    ? await candidatePatients(deps.db, {
+        facilityId: row.facility_id,
+        ins: extracted?.ins ?? null,
+        birthLastName: extracted?.birth_last_name ?? null,
+        birthDate: extracted?.birth_date ?? null,
+        sex: extracted?.sex ?? null,
+      })
+    : [];
+  const patientFhirId = (row.patient?.fhir_id as string | null | undefined) ?? null;
+  const fhirIds = [patientFhirId, ...candidates.map((candidate) => candidate.fhir_id)].filter(
+    (id): id is string => typeof id === 'string',
+  );
+  const enricher = new PatientEnricher(deps.fhir, deps.patientCache);
+  const enrichment =
+    fhirIds.length === 0
+      ? { status: 'not-applicable' as const, patients: new Map<string, Patient>(), reason: undefined }
+      : await enricher.enrich(row.ehr_enabled ? row.fhir_base_url : null, fhirIds);
+  const fhirOf = (id: string | null) => (id ? summarizePatient(enrichment.patients.get(id)) : null);
+
+  const window = downloadWindow(deps.config.downloadUrlTtlSeconds);
+  const attachments = await Promise.all(
+    row.attachments.map(async (attachment) => {
+      const url = await deps.store.downloadUrl(attachment.storage_key, window);
+      return {
+        id: attachment.attachment_id,
+        fileName: attachment.file_name,
+        contentType: attachment.content_type,
+        sizeBytes: attachment.size_bytes,
+        sha256: attachment.sha256,
+        pages: attachment.pages,
+        downloadUrl: url.url,
+        downloadUrlExpiresAt: url.expiresAt.toISOString(),
+      };
+    }),
+  );
+
+  return {
+    id: row.request_id,
+    facilityId: row.facility_id,
+    status: row.status,
+    source: row.source,
+    receivedAt: row.received_at.toISOString(),
+    documentType:
+      row.document_type_code === null
+        ? null
+        : { code: row.document_type_code, label: row.document_type_label ?? '' },
+    title: row.title,
+    procedureDate: row.procedure_date,
+    priority: row.priority,
+    identityCheck: row.identity_check,
+    author: row.author
+      ? {
+          id: row.author.provider_id,
+          nationalId: row.author.national_id,
+          name: `${row.author.first_name} ${row.author.last_name}`,
+          specialty: row.author.specialty,
+        }
+      : null,
+    integration: row.integration_state
+      ? {
+          state: row.integration_state,
+          attempts: row.integration_attempts,
+          error: row.integration_error,
+          integratedAt: row.integrated_at?.toISOString() ?? null,
+          ehrDocumentReference: row.ehr_document_reference,
+        }
+      : null,
+    rejection:
+      row.rejected_by && row.rejected_at
+        ? { by: row.rejected_by, at: row.rejected_at.toISOString(), reason: row.rejection_reason ?? '' }
+        : null,
+    extracted: extracted
+      ? {
+          extractor: String(extracted.extractor),
+          ins: extracted.ins ?? null,
+          insOid: extracted.ins_oid ?? null,
+          birthLastName: extracted.birth_last_name ?? null,
+          usedLastName: extracted.used_last_name ?? null,
+          firstNames: extracted.first_names ?? null,
+          birthDate: extracted.birth_date ?? null,
+          sex: extracted.sex ?? null,
+          birthplaceCode: extracted.birthplace_code ?? null,
+          ipp: extracted.ipp ?? null,
+          procedureDate: extracted.procedure_date ?? null,
+          documentTypeCode: extracted.document_type_code ?? null,
+          confidence: (extracted.confidence as unknown as Record<string, number>) ?? {},
+          extractedAt: new Date(String(extracted.extracted_at)).toISOString(),
+        }
+      : null,
+    attachments,
+    verifications: row.verifications.map((verification) => ({
+      id: verification.verification_id,
+      kind: verification.kind,
+      outcome: verification.outcome,
+      patientId: verification.patient_id,
+      verifiedBy: verification.verified_by,
+      verifiedAt: new Date(verification.verified_at).toISOString(),
+      note: verification.note,
+    })),
+    patient: row.patient ? { ...patientRecord(row.patient), fhir: fhirOf(patientFhirId) } : null,
+    enrichment: { status: enrichment.status, reason: enrichment.reason ?? null },
+    candidates: candidates.map((candidate) => ({
+      id: candidate.patient_id,
+      ipp: candidate.ipp,
+      ins: candidate.ins,
+      firstName: candidate.first_name,
+      birthLastName: candidate.birth_last_name,
+      usedLastName: candidate.used_last_name,
+      birthDate: candidate.birth_date,
+      sex: candidate.sex,
+      score: candidate.score,
+      reasons: [
+        candidate.same_ins ? 'same INS' : undefined,
+        candidate.same_birth_date ? 'same birth date' : undefined,
+        candidate.name_similarity >= 0.999
+          ? 'same birth name'
+          : candidate.name_similarity >= 0.3
+            ? 'similar birth name'
+            : undefined,
+        candidate.same_sex ? 'same sex' : undefined,
+      ].filter((reason): reason is string => reason !== undefined),
+      fhir: fhirOf(candidate.fhir_id),
+    })),
+  };
+}
+
+/** The patient row (JSON from the detail statement) in the API's shape. */
+function patientRecord(
+  patient: Record<string, unknown>,
+): Omit<NonNullable<RequestDetail['patient']>, 'fhir'> {
+  const text = (key: string) => (patient[key] ?? null) as string | null;
+  return {
+    id: Number(patient.patient_id),
+    facilityId: String(patient.facility_id),
+    ipp: String(patient.ipp),
+    ins: text('ins'),
+    insOid: text('ins_oid'),
+    identityStatus: patient.identity_status as NonNullable<RequestDetail['patient']>['identityStatus'],
+    birthLastName: String(patient.birth_last_name),
+    usedLastName: text('used_last_name'),
+    birthFirstNames: String(patient.birth_first_names),
+    firstName: String(patient.first_name),
+    birthDate: String(patient.birth_date),
+    sex: patient.sex as 'F' | 'M' | 'U',
+    birthplaceCode: text('birthplace_code'),
+    address: {
+      line1: text('address_line1'),
+      line2: text('address_line2'),
+      postalCode: text('postal_code'),
+      city: text('city'),
+      countryCode: text('country_code'),
+    },
+    phoneMobile: text('phone_mobile'),
+    phoneHome: text('phone_home'),
+    email: text('email'),
+    generalPractitioner: { name: text('gp_name'), rpps: text('gp_rpps') },
+    insurance: { fundCode: text('insurance_fund_code'), number: text('insurance_number') },
+    deceased: Boolean(patient.deceased),
+    deceasedAt: text('deceased_at'),
+    confidential: Boolean(patient.confidential),
+    vip: Boolean(patient.vip),
+    mergedIntoPatientId:
+      patient.merged_into_patient_id === null ? null : Number(patient.merged_into_patient_id),
+    fhirId: text('fhir_id'),
+  };
+}
+
+function summarizePatient(patient: Patient | undefined) {
+  if (!patient?.id) return null;
+  const name = patient.name?.[0];
+  return {
+    id: patient.id,
+    name: name ? (name.text ?? [...(name.given ?? []), name.family].filter(Boolean).join(' ')) : null,
+    birthDate: patient.birthDate ?? null,
+    gender: patient.gender ?? null,
+    telecom: (patient.telecom ?? [])
+      .map((contact) => contact.value)
+      .filter((value): value is string => Boolean(value)),
+    generalPractitioner: patient.generalPractitioner?.[0]?.display ?? null,
+    lastUpdated: patient.meta?.lastUpdated ?? null,
+  };
+}

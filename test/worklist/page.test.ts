@@ -1,0 +1,22 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createTestContext, type TestContext } from '../support/harness.ts';
+
+let context: TestContext;
+beforeAll(async () => {
+  context = await createTestContext();
+});
+afterAll(async () => {
+  await context.close();
+});
+
+it('serves the worklist page and its script, bundled at start', async () => {
+  const page = await context.app.inject({ method: 'GET', url: '/worklist' });
+  expect(page.statusCode).toBe(200);
+  expect(page.headers['content-type']).toContain('text/html');
+  expect(page.body).toContain('<script type="module" src="/assets/worklist.js">');
+  const script = await context.app.inject({ method: 'GET', url: '/assets/worklist.js' });
+  expect(script.statusCode).toBe(200);
+  expect(script.headers['content-type']).toContain('text/javascript');
+  expect(script.body).toContain('/v2/worklist');
+  expect(script.body).not.toMatch(/^import /m);
+});
