@@ -1,0 +1,125 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateWorklistDataset } from '../../src/modules/worklist/operations/dataset.ts';
+import { candidatePatients, requestDetail, worklistPage } from '../../src/modules/worklist/queries.ts';
+import { createTestContext, type TestContext } from '../support/harness.ts';
+import { type PlanSummary, plansOf } from '../support/plans.ts';
+
+/**
+ * The worklist's statements planned over 60 facilities, 120,000 patients and 150,000 requests: every
+ * one must find its rows through an index, never by reading a growing table end to end. (`npm run
+ * bench` measures the same statements at 800 facilities and a million requests.)
+ */
+let context: TestContext;
+let facilityId: string;
+let smallestFacilityId: string;
+const GROWING = ['integration_requests', 'patients', 'attachments', 'verifications', 'extracted_metadata'];
+const scansOfGrowingTables = (plan: PlanSummary | undefined) =>
+  (plan?.seqScans ?? []).filter((table) => GROWING.includes(table));
+
+beforeAll(async () => {
+  context = await createTestContext();
+  await generateWorklistDataset(context.runtime.database.db, {
+    facilities: 60,
+    patientsPerFacility: 2_000,
+    requests: 150_000,
+    days: 365,
+    seed: 3,
+    fhirBaseUrl: null,
+    endAt: new Date('2026-11-01T00:00:00Z'),
+  });
+  const { rows } = await sql<{ facility_id: string }>`
+    SELECT facility_id FROM integration_requests GROUP BY facility_id ORDER BY count(*) DESC LIMIT 1`.execute(
+    context.runtime.database.db,
+  );
+  facilityId = rows[0]!.facility_id;
+  const { rows: smallest } = await sql<{ facility_id: string }>`
+    SELECT facility_id FROM integration_requests GROUP BY facility_id ORDER BY count(*) LIMIT 1`.execute(
+    context.runtime.database.db,
+  );
+  smallestFacilityId = smallest[0]!.facility_id;
+});
+afterAll(async () => {
+  await context.close();
+});
+
+const planOfPage = async (filter: Parameters<typeof worklistPage>[1]) => {
+  const db = context.runtime.database.db;
+  const [plan] = await plansOf(db, () => worklistPage(db, filter));
+  return plan;
+};
+
+describe('worklist plans at 150,000 requests', () => {
+  it('reads a facility page from the facility index, in order, without sorting', async () => {
+    const plan = await planOfPage({ facilityId: smallestFacilityId, limit: 20 });
+    expect(plan?.indexes).toContain('integration_requests_facility_received_idx');
+    expect(plan?.nodes).not.toContain('Sort');
+    expect(scansOfGrowingTables(plan)).toEqual([]);
+  });
+
+  it("reads the busiest facility's page in order from an index too", async () => {
+    // With one facility's rows a large share of the table, walking the arrival-time index and skipping
+    // other facilities' rows is as good: heap order follows arrival. Either way, no sort and no scan.
+    const plan = await planOfPage({ facilityId, limit: 20 });
+    expect(
+      plan?.indexes.some((index) =>
+        ['integration_requests_facility_received_idx', 'integration_requests_received_idx'].includes(index),
+      ),
+    ).toBe(true);
+    expect(plan?.nodes).not.toContain('Sort');
+    expect(scansOfGrowingTables(plan)).toEqual([]);
+  });
+
+  it('continues from a cursor on the same index', async () => {
+    const db = context.runtime.database.db;
+    const first = await worklistPage(db, { facilityId: smallestFacilityId, limit: 100 });
+    const plan = await planOfPage({ facilityId: smallestFacilityId, limit: 20, cursor: first.nextCursor! });
+    expect(plan?.indexes).toContain('integration_requests_facility_received_idx');
+    expect(plan?.nodes).not.toContain('Sort');
+  });
+
+  it('reads a status filter from the facility-and-status index', async () => {
+    const plan = await planOfPage({ facilityId, limit: 20, status: 'pending_verification' });
+    expect(plan?.indexes).toContain('integration_requests_facility_status_received_idx');
+    expect(scansOfGrowingTables(plan)).toEqual([]);
+  });
+
+  it('answers every facility (admin) from the arrival-time index', async () => {
+    const plan = await planOfPage({ facilityId: undefined, limit: 20 });
+    expect(plan?.indexes).toContain('integration_requests_received_idx');
+    expect(scansOfGrowingTables(plan)).toEqual([]);
+  });
+
+  it('searches with q through an index', async () => {
+    const plan = await planOfPage({ facilityId, limit: 20, q: 'zzqx' });
+    expect(plan?.indexes.some((index) => index.startsWith('integration_requests_'))).toBe(true);
+    expect(scansOfGrowingTables(plan)).toEqual([]);
+  });
+
+  it('reads a request in full and ranks candidates through indexes', async () => {
+    const db = context.runtime.database.db;
+    const { rows } = await sql<{ request_id: number }>`
+      SELECT request_id FROM integration_requests WHERE facility_id = ${facilityId} ORDER BY request_id DESC LIMIT 1`.execute(
+      db,
+    );
+    const plans = await plansOf(db, async () => {
+      await requestDetail(db, rows[0]!.request_id);
+      await candidatePatients(db, {
+        facilityId,
+        ins: '279035121518989',
+        birthLastName: 'Martin',
+        birthDate: '1979-03-12',
+        sex: 'F',
+      });
+    });
+    expect(plans).toHaveLength(2);
+    for (const plan of plans) expect(scansOfGrowingTables(plan), plan.text.slice(0, 60)).toEqual([]);
+    expect(plans[1]?.indexes).toEqual(
+      expect.arrayContaining([
+        'patients_facility_ins_idx',
+        'patients_facility_traits_idx',
+        'patients_facility_name_trgm_idx',
+      ]),
+    );
+  });
+});
