@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
+import { dashboardRoutes } from './modules/dashboard/routes.ts';
 import { documentsRoutes } from './modules/documents/routes.ts';
 import { FhirClient } from './modules/worklist/fhir/client.ts';
 import { LazyIntegrationQueue } from './modules/worklist/integration/queue.ts';
@@ -88,6 +89,11 @@ export function buildApp(
         queue: runtime.integrationQueue,
         fhir: runtime.fhir,
         patientCache: runtime.cache.region('fhir-patient', { ttl: config.fhir.cacheTtlSeconds * 1000 }),
+      }),
+      dashboardRoutes({
+        db: database.db,
+        config,
+        cache: runtime.cache.region('dashboard', { ttl: config.dashboardCacheTtlSeconds * 1000 }),
       }),
       webPages([{ path: '/worklist', html: 'worklist.html', script: 'src/worklist.ts' }]),
       ...extraPlugins,

@@ -2,6 +2,10 @@ import closeWithGrace from 'close-with-grace';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { buildApp, openRuntime, type Runtime, startWorkers, tokenSecretOf } from './app.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
+import {
+  rebuildDashboardProjections,
+  verifyDashboardProjections,
+} from './modules/dashboard/operations/projections.ts';
 import { backfillRegistry } from './modules/documents/operations/backfill.ts';
 import { loadDocumentsDemo } from './modules/documents/operations/demo.ts';
 import { importBucket } from './modules/documents/operations/import-bucket.ts';
@@ -229,6 +233,40 @@ worklist
           `generated ${result.facilityIds.length} facilities, ${result.providers} providers, ${result.patients} patients, ${result.requests} requests, ${result.attachments} attachments, ${result.verifications} verifications in ${result.seconds.toFixed(1)} s: ${result.requestsPerSecond} requests/s\n`,
         );
       }),
+  );
+
+const dashboard = program.command('dashboard').description('the merchant dashboard');
+dashboard
+  .command('rebuild')
+  .description("recompute the dashboard's projections from the base tables, a merchant per transaction")
+  .option('--merchant <id>', 'only this merchant')
+  .action((options: { merchant?: string }) =>
+    withRuntime('dashboard-rebuild', async (runtime) => {
+      const result = await rebuildDashboardProjections(runtime.database.db, {
+        ...(options.merchant ? { merchantId: options.merchant } : {}),
+        showProgress: true,
+      });
+      process.stdout.write(
+        `rebuilt the projections of ${result.merchants} merchants in ${result.seconds.toFixed(2)} s\n`,
+      );
+    }),
+  );
+dashboard
+  .command('verify')
+  .description('compare the projections with a from-scratch aggregate; exit 1 on any difference')
+  .option('--merchant <id>', 'only this merchant')
+  .action((options: { merchant?: string }) =>
+    withRuntime('dashboard-verify', async (runtime) => {
+      const result = await verifyDashboardProjections(runtime.database.db, {
+        ...(options.merchant ? { merchantId: options.merchant } : {}),
+        showProgress: true,
+        report: (line) => process.stdout.write(`${line}\n`),
+      });
+      process.stdout.write(
+        `checked ${result.merchants} merchants, ${result.differences} differences in ${result.seconds.toFixed(2)} s\n`,
+      );
+      if (result.differences > 0) process.exitCode = 1;
+    }),
   );
 
 function documentsDependencies(runtime: Runtime) {

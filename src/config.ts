@@ -30,6 +30,8 @@ export interface Config {
     /** How long a FHIR Patient read stays cached. */
     cacheTtlSeconds: number;
   };
+  /** How long a merchant's dashboard is cached; writes invalidate it sooner. */
+  dashboardCacheTtlSeconds: number;
   integration: {
     /** Run the integration worker in `serve` (off for a read-only replica of the API). */
     workerEnabled: boolean;
@@ -129,6 +131,7 @@ export function loadConfig(env: Env = process.env): Config {
       // At least a second: bentocache reads a TTL of 0 as never expiring.
       cacheTtlSeconds: integer('HOTPATH_FHIR_CACHE_TTL_SECONDS', 300, 1, 86_400),
     },
+    dashboardCacheTtlSeconds: integer('HOTPATH_DASHBOARD_CACHE_TTL_SECONDS', 120, 1, 86_400),
     integration: {
       workerEnabled: oneOf('HOTPATH_INTEGRATION_WORKER', ['true', 'false'] as const, 'true') === 'true',
       retryLimit: integer('HOTPATH_INTEGRATION_RETRY_LIMIT', 5, 0, 100),

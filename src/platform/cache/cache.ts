@@ -1,4 +1,4 @@
-import { BentoCache, bentostore } from 'bentocache';
+import { BentoCache, bentostore, errors } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { redisBusDriver, redisDriver } from 'bentocache/drivers/redis';
 import { Redis } from 'ioredis';
@@ -15,6 +15,7 @@ type Duration = number | string;
  */
 export class HotpathCache {
   private readonly bento: BentoCache<{ cache: ReturnType<typeof bentostore> }>;
+  private readonly generations: Generations;
 
   constructor(options: { redisUrl: string | undefined; maxMemory?: string }) {
     const store = bentostore().useL1Layer(memoryDriver({ maxSize: options.maxMemory ?? '200mb' }));
@@ -25,14 +26,55 @@ export class HotpathCache {
         .useBus(redisBusDriver({ connection: new Redis(options.redisUrl) }));
     }
     this.bento = new BentoCache({ default: 'cache', stores: { cache: store } });
+    this.generations = options.redisUrl
+      ? new RedisGenerations(new Redis(options.redisUrl))
+      : new MemoryGenerations();
   }
 
   region<T>(name: string, defaults: { ttl: Duration }): CacheRegion<T> {
-    return new CacheRegion<T>(name, this.bento.namespace(name), defaults.ttl);
+    return new CacheRegion<T>(name, this.bento.namespace(name), defaults.ttl, this.generations);
   }
 
   async close(): Promise<void> {
     await this.bento.disconnectAll();
+    await this.generations.close();
+  }
+}
+
+/**
+ * A counter per cache key, bumped by every invalidation and part of the stored entry's key. A lookup
+ * that started before a write may finish after the write's invalidation; it then stores its answer
+ * under the old generation, where no later lookup reads it. Deleting the entry alone would let that
+ * stale answer back in until the TTL ran out.
+ */
+interface Generations {
+  current(key: string): Promise<number>;
+  bump(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+class MemoryGenerations implements Generations {
+  private readonly counters = new Map<string, number>();
+  async current(key: string): Promise<number> {
+    return this.counters.get(key) ?? 0;
+  }
+  async bump(key: string): Promise<void> {
+    this.counters.set(key, (this.counters.get(key) ?? 0) + 1);
+  }
+  async close(): Promise<void> {}
+}
+
+/** Shared by every instance, so one instance's invalidation holds for all of them at once. */
+class RedisGenerations implements Generations {
+  constructor(private readonly redis: Redis) {}
+  async current(key: string): Promise<number> {
+    return Number((await this.redis.get(`hotpath:generation:${key}`)) ?? 0);
+  }
+  async bump(key: string): Promise<void> {
+    await this.redis.incr(`hotpath:generation:${key}`);
+  }
+  async close(): Promise<void> {
+    this.redis.disconnect();
   }
 }
 
@@ -43,7 +85,12 @@ export class CacheRegion<T> {
     readonly name: string,
     private readonly namespace: Namespace,
     private readonly ttl: Duration,
+    private readonly generations: Generations,
   ) {}
+
+  private async versioned(key: string): Promise<string> {
+    return `${key}#${await this.generations.current(`${this.name}:${key}`)}`;
+  }
 
   /**
    * The cached value, or `compute`'s, stored for next time. Concurrent misses on one key wait for a
@@ -51,32 +98,41 @@ export class CacheRegion<T> {
    */
   async getOrCompute(key: string, compute: () => Promise<T>, options: { ttl?: Duration } = {}): Promise<T> {
     let computed = false;
-    const value = await this.namespace.getOrSet<T>({
-      key,
-      ttl: options.ttl ?? this.ttl,
-      factory: async () => {
-        computed = true;
-        return compute();
-      },
-    });
+    let value: T;
+    try {
+      value = await this.namespace.getOrSet<T>({
+        key: await this.versioned(key),
+        ttl: options.ttl ?? this.ttl,
+        factory: async () => {
+          computed = true;
+          return compute();
+        },
+      });
+    } catch (error) {
+      // bentocache wraps what the computation threw; callers expect their own error (a 404, say).
+      throw error instanceof errors.E_FACTORY_ERROR ? error.cause : error;
+    }
     this.count(computed ? 'miss' : 'hit');
     return value;
   }
 
   /** Looks a key up without computing; undefined on a miss. */
   async peek(key: string): Promise<T | undefined> {
-    const value = await this.namespace.get<T>({ key });
+    const value = await this.namespace.get<T>({ key: await this.versioned(key) });
     this.count(value === undefined || value === null ? 'miss' : 'hit');
     return value ?? undefined;
   }
 
   async put(key: string, value: T, options: { ttl?: Duration } = {}): Promise<void> {
-    await this.namespace.set({ key, value, ttl: options.ttl ?? this.ttl });
+    await this.namespace.set({ key: await this.versioned(key), value, ttl: options.ttl ?? this.ttl });
   }
 
+  /** After a write commits: later lookups of these keys compute afresh, on every instance. */
   async invalidate(...keys: string[]): Promise<void> {
-    if (keys.length === 1) await this.namespace.delete({ key: keys[0] as string });
-    else if (keys.length > 1) await this.namespace.deleteMany({ keys });
+    const stale = await Promise.all(keys.map((key) => this.versioned(key)));
+    await Promise.all(keys.map((key) => this.generations.bump(`${this.name}:${key}`)));
+    // The old entries can no longer be read; deleting them only frees their memory early.
+    if (stale.length > 0) await this.namespace.deleteMany({ keys: stale });
   }
 
   async clear(): Promise<void> {

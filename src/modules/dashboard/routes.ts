@@ -1,0 +1,177 @@
+import type { FastifyRequest } from 'fastify';
+import type { Config } from '../../config.ts';
+import type { CacheRegion } from '../../platform/cache/cache.ts';
+import type { AnyKysely } from '../../platform/db/database.ts';
+import { principalOf, type RoutesPlugin } from '../../platform/http/app.ts';
+import { notFound, problemResponses } from '../../platform/http/problems.ts';
+import { merchantDashboard, merchants } from './queries.ts';
+import {
+  type Dashboard,
+  Dashboard as DashboardSchema,
+  MerchantList,
+  MerchantParams,
+  OrderInput,
+  OrderResult,
+  ProductParams,
+  ProductPatch,
+  ProductResult,
+  ReviewInput,
+  ReviewResult,
+} from './schemas.ts';
+import { addReview, assertMerchant, merchantScope, placeOrder, updateProduct } from './service.ts';
+
+export interface DashboardDependencies {
+  db: AnyKysely;
+  config: Config;
+  cache: CacheRegion<Dashboard>;
+}
+
+const TAGS = ['dashboard'];
+
+/** Today's date in a time zone, as the dashboard states it; one formatter per zone. */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+function localDate(timeZone: string): string {
+  let formatter = formatters.get(timeZone);
+  if (!formatter) {
+    formatter = new Intl.DateTimeFormat('en-CA', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    });
+    formatters.set(timeZone, formatter);
+  }
+  return formatter.format(new Date());
+}
+
+export function dashboardRoutes({ db, cache }: DashboardDependencies): RoutesPlugin {
+  const compute = async (merchantId: string) => {
+    const dashboard = await merchantDashboard(db, merchantId);
+    // Thrown, not returned: an unknown merchant is not cached.
+    if (!dashboard) throw notFound(`merchant ${merchantId} does not exist`);
+    return dashboard;
+  };
+
+  /**
+   * The cached dashboard, unless the request says `Cache-Control: no-cache` or the merchant's day has
+   * turned since it was computed ("today" must not outlive midnight in the merchant's zone).
+   */
+  const dashboardFor = async (request: FastifyRequest, merchantId: string): Promise<Dashboard> => {
+    if (/\bno-cache\b/.test(request.headers['cache-control'] ?? '')) {
+      const fresh = await compute(merchantId);
+      await cache.put(merchantId, fresh);
+      if (request.ledger) request.ledger.cache = 'miss';
+      return fresh;
+    }
+    const cached = await cache.getOrCompute(merchantId, () => compute(merchantId));
+    if (cached.today === localDate(cached.merchant.timeZone)) return cached;
+    await cache.invalidate(merchantId);
+    return cache.getOrCompute(merchantId, () => compute(merchantId));
+  };
+
+  return async (app) => {
+    app.get(
+      '/v1/merchants/:merchantId/dashboard',
+      {
+        schema: {
+          tags: TAGS,
+          summary: "A merchant's dashboard: revenue, today's sales, top products and customers, low stock",
+          description:
+            'One SQL statement on a miss, none on a hit (`Server-Timing: cache;desc="hit"`). Cached for HOTPATH_DASHBOARD_CACHE_TTL_SECONDS (default 120) and invalidated by every order, review and product change. `Cache-Control: no-cache` computes it afresh. Amounts are integers in minor units (cents) of the merchant\'s currency.',
+          params: MerchantParams,
+          response: { 200: DashboardSchema, ...problemResponses(400, 401, 403, 404) },
+        },
+        config: { access: 'reader', queryBudget: 1 },
+      },
+      async (request, reply) => {
+        assertMerchant(principalOf(request), request.params.merchantId);
+        reply.header('cache-control', 'private, no-store');
+        return dashboardFor(request, request.params.merchantId);
+      },
+    );
+
+    app.get(
+      '/v1/merchants',
+      {
+        schema: {
+          tags: TAGS,
+          summary: 'The merchants this token may see',
+          response: { 200: MerchantList, ...problemResponses(401) },
+        },
+        config: { access: 'reader', queryBudget: 1 },
+      },
+      async (request) => ({ merchants: await merchants(db, merchantScope(principalOf(request))) }),
+    );
+
+    app.post(
+      '/v1/merchants/:merchantId/orders',
+      {
+        schema: {
+          tags: TAGS,
+          summary: 'Place an order: prices from the catalogue, stock decremented, never below zero',
+          description:
+            'One transaction. When any product is short, nothing is written and the answer is 409.',
+          params: MerchantParams,
+          body: OrderInput,
+          response: { 201: OrderResult, ...problemResponses(400, 401, 403, 404, 409) },
+        },
+        config: { access: 'author', queryBudget: 4 },
+      },
+      async (request, reply) => {
+        const { merchantId } = request.params;
+        assertMerchant(principalOf(request), merchantId);
+        const placed = await placeOrder(db, merchantId, request.body);
+        // After the commit, so no reader can cache the answer from before this order.
+        await cache.invalidate(merchantId);
+        return reply.code(201).send(placed);
+      },
+    );
+
+    app.post(
+      '/v1/products/:productId/reviews',
+      {
+        schema: {
+          tags: TAGS,
+          summary: "Review a product: a rating from 1 to 5 by one of its merchant's customers",
+          params: ProductParams,
+          body: ReviewInput,
+          response: { 201: ReviewResult, ...problemResponses(400, 401, 403, 404) },
+        },
+        config: { access: 'author', queryBudget: 4 },
+      },
+      async (request, reply) => {
+        const { merchantId, review } = await addReview(db, principalOf(request), {
+          productId: request.params.productId,
+          customerId: request.body.customerId,
+          rating: request.body.rating,
+        });
+        await cache.invalidate(merchantId);
+        return reply.code(201).send(review);
+      },
+    );
+
+    app.patch(
+      '/v1/products/:productId',
+      {
+        schema: {
+          tags: TAGS,
+          summary: "Change a product's stock, reorder threshold or price",
+          params: ProductParams,
+          body: ProductPatch,
+          response: { 200: ProductResult, ...problemResponses(400, 401, 403, 404, 409) },
+        },
+        config: { access: 'author', queryBudget: 4 },
+      },
+      async (request) => {
+        const { merchantId, product } = await updateProduct(
+          db,
+          principalOf(request),
+          request.params.productId,
+          request.body,
+        );
+        await cache.invalidate(merchantId);
+        return product;
+      },
+    );
+  };
+}
