@@ -95,7 +95,10 @@ export function buildApp(
         config,
         cache: runtime.cache.region('dashboard', { ttl: config.dashboardCacheTtlSeconds * 1000 }),
       }),
-      webPages([{ path: '/worklist', html: 'worklist.html', script: 'src/worklist.ts' }]),
+      webPages([
+        { path: '/worklist', html: 'worklist.html', script: 'src/worklist.ts' },
+        { path: '/dashboard', html: 'dashboard.html', script: 'src/dashboard.ts' },
+      ]),
       ...extraPlugins,
     ],
   });

@@ -7,6 +7,8 @@ export type { paths };
 export interface Timing {
   queries: string;
   external: string;
+  /** hit or miss where a cache was consulted. */
+  cache: string | undefined;
   totalMs: string;
 }
 
@@ -22,7 +24,8 @@ export function apiClient(token: () => string, onTiming: (timing: Timing) => voi
       const header = response.headers.get('server-timing') ?? '';
       const desc = (name: string) => new RegExp(`${name};[^,]*desc="([^"]*)"`).exec(header)?.[1] ?? '?';
       const total = /total;dur=([\d.]+)/.exec(header)?.[1] ?? '?';
-      onTiming({ queries: desc('db'), external: desc('ext'), totalMs: total });
+      const cache = /cache;desc="(\w+)"/.exec(header)?.[1];
+      onTiming({ queries: desc('db'), external: desc('ext'), cache, totalMs: total });
       return response;
     },
   };

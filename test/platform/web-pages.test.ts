@@ -20,3 +20,12 @@ it('serves the worklist page and its script, bundled at start', async () => {
   expect(script.body).toContain('/v2/worklist');
   expect(script.body).not.toMatch(/^import /m);
 });
+
+it('serves the dashboard page and its script', async () => {
+  const page = await context.app.inject({ method: 'GET', url: '/dashboard' });
+  expect(page.statusCode).toBe(200);
+  expect(page.body).toContain('<script type="module" src="/assets/dashboard.js">');
+  const script = await context.app.inject({ method: 'GET', url: '/assets/dashboard.js' });
+  expect(script.statusCode).toBe(200);
+  expect(script.body).toContain('/v1/merchants/{merchantId}/dashboard');
+});
