@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { type FieldError, HttpProblem, PROBLEM_TYPE_BASE } from './problems.ts';
+import { type FieldError, HttpProblem, PROBLEM_TYPE_BASE, serviceUnavailable } from './problems.ts';
 
 interface ProblemBody {
   type: string;
@@ -73,6 +73,12 @@ export function toProblem(error: FastifyError | HttpProblem | Error, request: Fa
       },
     );
   }
+  if (isDependencyDown(error)) {
+    request.log.warn({ err: error }, 'a dependency is unavailable');
+    return serviceUnavailable(
+      'a service this request needs (database or storage) is unavailable; retry shortly',
+    );
+  }
   const status = fastifyError.statusCode;
   if (status && status >= 400 && status < 500) {
     const detail =
@@ -89,5 +95,27 @@ export function toProblem(error: FastifyError | HttpProblem | Error, request: Fa
     {
       type: 'internal',
     },
+  );
+}
+
+/** Network failures, and PostgreSQL refusing work (shutting down, out of connections): retryable, not bugs. */
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EAI_AGAIN',
+  'EPIPE',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+]);
+
+function isDependencyDown(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+  // pg-pool's and pg's own wording when no connection can be had or one is lost mid-query.
+  return /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED/.test(
+    error.message,
   );
 }
