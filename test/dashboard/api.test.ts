@@ -179,6 +179,22 @@ describe('the merchant dashboard', () => {
         })
       ).statusCode,
     ).toBe(403);
+    const tooDear = await context.app.inject({
+      method: 'PATCH',
+      url: `/v1/products/${kettle}`,
+      headers: owner(),
+      payload: { price: 10_000_000_001 },
+    });
+    expect(tooDear.statusCode).toBe(400);
+    await context.app.inject({
+      method: 'PATCH',
+      url: `/v1/products/${kettle}`,
+      headers: owner(),
+      payload: { price: 10_000_000_000, stockQuantity: 1_000_000 },
+    });
+    const inexact = await order(customer, [{ productId: kettle, quantity: 1_000_000 }]);
+    expect(inexact.statusCode).toBe(400);
+    expect(inexact.json().detail).toContain('too large');
     const mine = await context.app.inject({ method: 'GET', url: '/v1/merchants', headers: other });
     expect(mine.json().merchants.map((merchant: { id: string }) => merchant.id)).toEqual(['shop-2']);
   });

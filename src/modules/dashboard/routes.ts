@@ -58,8 +58,8 @@ export function dashboardRoutes({ db, cache }: DashboardDependencies): RoutesPlu
    */
   const dashboardFor = async (request: FastifyRequest, merchantId: string): Promise<Dashboard> => {
     if (/\bno-cache\b/.test(request.headers['cache-control'] ?? '')) {
-      const fresh = await compute(merchantId);
-      await cache.put(merchantId, fresh);
+      // refresh, not compute-then-put: a write committed during the computation must not be masked.
+      const fresh = await cache.refresh(merchantId, () => compute(merchantId));
       if (request.ledger) request.ledger.cache = 'miss';
       return fresh;
     }

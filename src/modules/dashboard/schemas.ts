@@ -105,7 +105,11 @@ export const ProductPatch = Type.Object(
     stockQuantity: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_000_000_000 })),
     reorderThreshold: Type.Optional(Type.Integer({ minimum: 0, maximum: 2_000_000_000 })),
     price: Type.Optional(
-      Type.Integer({ minimum: 0, description: 'In minor units; applies to later orders' }),
+      Type.Integer({
+        minimum: 0,
+        maximum: 10_000_000_000,
+        description: 'In minor units; applies to later orders',
+      }),
     ),
   },
   { additionalProperties: false, minProperties: 1 },

@@ -41,7 +41,10 @@ export async function placeOrder(db: AnyKysely, merchantId: string, order: Order
       FROM products p JOIN merchants m ON m.merchant_id = p.merchant_id
       WHERE p.merchant_id = ${merchantId} AND p.product_id = ANY(${productIds}::bigint[])
       ORDER BY p.product_id
-      FOR UPDATE OF p FOR SHARE OF m`.execute(trx);
+      FOR NO KEY UPDATE OF p FOR SHARE OF m`.execute(trx);
+    // NO KEY UPDATE, not UPDATE: it excludes other orders and product changes all the same, but not the
+    // foreign-key check of a concurrent review, which by then holds the product's stats row this order
+    // is about to update; with FOR UPDATE each waited for the other (a deadlock, a 500).
     const byId = new Map(locked.map((product) => [product.product_id, product]));
     const unknown = productIds.filter((id) => !byId.has(id));
     if (unknown.length > 0) throw notFound(`merchant ${merchantId} has no product ${unknown.join(', ')}`);
@@ -63,6 +66,12 @@ export async function placeOrder(db: AnyKysely, merchantId: string, order: Order
       (sum, _id, index) => sum + (quantities[index] as number) * (prices[index] as number),
       0,
     );
+    // Amounts are exact integers in JavaScript only up to 2^53: refuse an order beyond, rather than round it.
+    if (!Number.isSafeInteger(total)) {
+      throw new HttpProblem(400, 'Bad Request', 'the order total is too large to record exactly', {
+        type: 'invalid-request',
+      });
+    }
 
     const { rows } = await sql<{ order_id: number; created_at: Date }>`/* dashboard.recordOrder */
       WITH lines AS (

@@ -123,6 +123,18 @@ export class CacheRegion<T> {
     return value ?? undefined;
   }
 
+  /**
+   * Computes afresh, bypassing any cached entry, and stores the answer for later lookups. The entry's
+   * generation is read before computing, as getOrCompute does: a write that lands meanwhile wins.
+   * (`put` after the computation would store the pre-write answer under the post-write generation.)
+   */
+  async refresh(key: string, compute: () => Promise<T>, options: { ttl?: Duration } = {}): Promise<T> {
+    const versioned = await this.versioned(key);
+    const value = await compute();
+    await this.namespace.set({ key: versioned, value, ttl: options.ttl ?? this.ttl });
+    return value;
+  }
+
   async put(key: string, value: T, options: { ttl?: Duration } = {}): Promise<void> {
     await this.namespace.set({ key: await this.versioned(key), value, ttl: options.ttl ?? this.ttl });
   }
