@@ -2,6 +2,8 @@ import closeWithGrace from 'close-with-grace';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { buildApp, openRuntime, type Runtime, startWorkers, tokenSecretOf } from './app.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
+import { DEMO_MERCHANTS, loadDashboardDemo } from './modules/dashboard/operations/demo.ts';
+import { generateLargeDashboard } from './modules/dashboard/operations/generate.ts';
 import {
   rebuildDashboardProjections,
   verifyDashboardProjections,
@@ -64,6 +66,7 @@ program
         { onlyIfAbsent: true, fhirBaseUrl: demoFhir.baseUrl },
       );
       await connectDemoFacilities(db, demoFhir.baseUrl);
+      await loadDashboardDemo(db, { onlyIfAbsent: true });
     }
     const app = await buildApp(runtime);
     closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
@@ -89,7 +92,9 @@ program
 
 program
   .command('demo')
-  .description("load demo data: documents with histories and a legacy-layout section; 3 hospitals' worklists")
+  .description(
+    "load demo data once: documents with histories and a legacy-layout section, 3 hospitals' worklists, 3 shops",
+  )
   .action(() =>
     withRuntime('demo', async (runtime) => {
       const loadedDocuments = await loadDocumentsDemo(documentsDependencies(runtime), { onlyIfAbsent: true });
@@ -98,7 +103,8 @@ program
         { db: runtime.database.db, store: runtime.store },
         { onlyIfAbsent: true, fhirBaseUrl },
       );
-      if (!loadedDocuments && !loadedWorklist) say('the demo data is already loaded');
+      const loadedShops = await loadDashboardDemo(runtime.database.db, { onlyIfAbsent: true });
+      if (!loadedDocuments && !loadedWorklist && !loadedShops) say('the demo data is already loaded');
     }),
   );
 
@@ -268,6 +274,48 @@ dashboard
       if (result.differences > 0) process.exitCode = 1;
     }),
   );
+dashboard
+  .command('generate')
+  .description('fill the dashboard at benchmark scale: merchants, products, customers, orders, reviews')
+  .option('--merchants <count>', 'merchants to create', positiveInteger, 500)
+  .option('--orders <count>', 'orders of each merchant', positiveInteger, 15_000)
+  .option('--products <count>', 'products of each merchant', positiveInteger, 200)
+  .option('--customers <count>', 'customers of each merchant', positiveInteger, 3000)
+  .option('--reviews <count>', 'reviews of each merchant', positiveInteger, 8000)
+  .option('--items-per-order <count>', 'average lines per order', positiveInteger, 3)
+  .option('--days <days>', 'orders are placed over this many days, up to now', positiveInteger, 365)
+  .option(
+    '--big-merchant-multiplier <factor>',
+    "the first merchant's customers, orders and reviews are this many times the others'",
+    positiveInteger,
+    10,
+  )
+  .option('--seed <seed>', 'the same seed generates the same data', positiveInteger, 1)
+  .option('--append', 'add to a database that already has merchants')
+  .action(
+    (options: {
+      merchants: number;
+      orders: number;
+      products: number;
+      customers: number;
+      reviews: number;
+      itemsPerOrder: number;
+      days: number;
+      bigMerchantMultiplier: number;
+      seed: number;
+      append?: boolean;
+    }) =>
+      withRuntime('dashboard-generate', async (runtime) => {
+        const result = await generateLargeDashboard(runtime.database.db, {
+          ...options,
+          append: options.append === true,
+          showProgress: true,
+        });
+        process.stdout.write(
+          `generated ${result.merchantIds.length} merchants${result.bigMerchantId ? ` (${result.bigMerchantId} the big one)` : ''}, ${result.products} products, ${result.customers} customers, ${result.orders} orders, ${result.orderItems} order items, ${result.reviews} reviews in ${result.seconds.toFixed(1)} s: ${result.ordersPerSecond} orders/s\n`,
+        );
+      }),
+  );
 
 function documentsDependencies(runtime: Runtime) {
   return { db: runtime.database.db, store: runtime.store, config: runtime.config };
@@ -299,6 +347,15 @@ function printWelcome(config: Config, tokens: TokenAuthority, demoFhirUrl: strin
     );
     say(
       `the worklist page, signed in as a clinician of ${DEMO_FACILITIES.join(', ')}:\n  ${base}/worklist#token=${clinician}`,
+    );
+    const owner = tokens.issue({
+      subject: 'demo-owner',
+      role: 'author',
+      merchants: DEMO_MERCHANTS,
+      expiresInSeconds: 24 * 3600,
+    });
+    say(
+      `the dashboard page, signed in as the owner of ${DEMO_MERCHANTS.join(', ')}:\n  ${base}/dashboard#token=${owner}`,
     );
     say(`the demo hospitals' EHR is a development FHIR server at ${demoFhirUrl}`);
   }

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -13,7 +13,9 @@ const run = promisify(execFile);
  * The CLI as a newcomer uses it, on the embedded default: `serve` and other commands share one
  * embedded PostgreSQL in the data dir, whichever starts first; the last one out stops it.
  */
-describe('hotpath CLI on the embedded default', () => {
+// Real processes doing real work (the demo loads all three modules' data): on a two-core machine shared
+// with the rest of the suite that takes longer than a unit test may.
+describe('hotpath CLI on the embedded default', { timeout: 240_000 }, () => {
   let dataDir: string;
   let env: NodeJS.ProcessEnv;
   let server: ServeProcess;
@@ -28,6 +30,8 @@ describe('hotpath CLI on the embedded default', () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'hotpath-cli-'));
+    // mkdtemp makes it 0700; as root, the embedded server runs as `postgres`, which must reach its cluster here.
+    chmodSync(dataDir, 0o755);
     const { DATABASE_URL: _ignored, ...inherited } = process.env;
     env = { ...inherited, HOTPATH_DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
     server = await startServeProcess(env);
@@ -72,6 +76,7 @@ describe('hotpath CLI on the embedded default', () => {
   });
 
   it('stops cleanly on SIGTERM and leaves the database to whoever is still attached', async () => {
+    expect(clusterPid()).toBeGreaterThan(0);
     expect(await server.stop()).toBe(0);
     expect(clusterPid()).toBeUndefined();
 
@@ -80,6 +85,17 @@ describe('hotpath CLI on the embedded default', () => {
     expect(reconciled.stdout).toMatch(/checked 360 documents, 0 mismatches/);
     expect(clusterPid()).toBeUndefined();
   });
+
+  it.skipIf(!process.env.REDIS_URL)(
+    'exits after a command with REDIS_URL set (its Redis connections closed)',
+    async () => {
+      const migrated = await run(process.execPath, [HOTPATH_BIN, 'migrate'], {
+        env: { ...env, REDIS_URL: process.env.REDIS_URL },
+        timeout: 60_000,
+      });
+      expect(migrated.stderr).toContain('migrations are up to date');
+    },
+  );
 
   it('refuses a bad configuration with exit code 2, naming the variable', async () => {
     const failure = await run(process.execPath, [HOTPATH_BIN, 'serve'], {

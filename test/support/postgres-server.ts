@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -18,6 +18,9 @@ export interface PostgresServer {
 export async function startPostgresServer(prefix: string): Promise<PostgresServer> {
   if (process.env.DATABASE_URL) return { adminUrl: process.env.DATABASE_URL, stop: async () => {} };
   const scratch = mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
+  // mkdtemp makes it 0700; as root the server runs as `postgres`, and its cluster must live in here to be
+  // removed with it (elsewhere it would fall back to a directory nobody cleans).
+  chmodSync(scratch, 0o755);
   const embedded = await attachEmbeddedPostgres(scratch, randomBytes(16).toString('hex'));
   return {
     adminUrl: embedded.url,

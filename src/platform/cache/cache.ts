@@ -16,18 +16,25 @@ type Duration = number | string;
 export class HotpathCache {
   private readonly bento: BentoCache<{ cache: ReturnType<typeof bentostore> }>;
   private readonly generations: Generations;
+  /** Connections this cache opened, and so must close: bentocache leaves the connections it is given open. */
+  private readonly redisConnections: Redis[] = [];
 
   constructor(options: { redisUrl: string | undefined; maxMemory?: string }) {
     const store = bentostore().useL1Layer(memoryDriver({ maxSize: options.maxMemory ?? '200mb' }));
+    const connect = (url: string) => {
+      const connection = new Redis(url);
+      this.redisConnections.push(connection);
+      return connection;
+    };
     if (options.redisUrl) {
       // Separate connections: the bus subscribes, and a subscribed connection can issue nothing else.
       store
-        .useL2Layer(redisDriver({ connection: new Redis(options.redisUrl) }))
-        .useBus(redisBusDriver({ connection: new Redis(options.redisUrl) }));
+        .useL2Layer(redisDriver({ connection: connect(options.redisUrl) }))
+        .useBus(redisBusDriver({ connection: connect(options.redisUrl) }));
     }
     this.bento = new BentoCache({ default: 'cache', stores: { cache: store } });
     this.generations = options.redisUrl
-      ? new RedisGenerations(new Redis(options.redisUrl))
+      ? new RedisGenerations(connect(options.redisUrl))
       : new MemoryGenerations();
   }
 
@@ -37,7 +44,8 @@ export class HotpathCache {
 
   async close(): Promise<void> {
     await this.bento.disconnectAll();
-    await this.generations.close();
+    // Open connections would keep a finished CLI command's process alive.
+    for (const connection of this.redisConnections) connection.disconnect();
   }
 }
 
@@ -50,7 +58,6 @@ export class HotpathCache {
 interface Generations {
   current(key: string): Promise<number>;
   bump(key: string): Promise<void>;
-  close(): Promise<void>;
 }
 
 class MemoryGenerations implements Generations {
@@ -61,7 +68,6 @@ class MemoryGenerations implements Generations {
   async bump(key: string): Promise<void> {
     this.counters.set(key, (this.counters.get(key) ?? 0) + 1);
   }
-  async close(): Promise<void> {}
 }
 
 /** Shared by every instance, so one instance's invalidation holds for all of them at once. */
@@ -72,9 +78,6 @@ class RedisGenerations implements Generations {
   }
   async bump(key: string): Promise<void> {
     await this.redis.incr(`hotpath:generation:${key}`);
-  }
-  async close(): Promise<void> {
-    this.redis.disconnect();
   }
 }
 
