@@ -38,15 +38,15 @@ function card(title: string, ...children: HTMLElement[]): HTMLElement {
 function table(headings: string[], rows: Array<Array<string | number>>, numeric: number[]): HTMLElement {
   const node = document.createElement('table');
   const head = document.createElement('tr');
-  headings.forEach((heading, index) =>
-    head.append(text('th', heading, numeric.includes(index) ? 'number' : undefined)),
-  );
+  for (const [index, heading] of headings.entries()) {
+    head.append(text('th', heading, numeric.includes(index) ? 'number' : undefined));
+  }
   node.append(head);
   for (const row of rows) {
     const tr = document.createElement('tr');
-    row.forEach((cell, index) =>
-      tr.append(text('td', String(cell), numeric.includes(index) ? 'number' : undefined)),
-    );
+    for (const [index, cell] of row.entries()) {
+      tr.append(text('td', String(cell), numeric.includes(index) ? 'number' : undefined));
+    }
     node.append(tr);
   }
   return node;
