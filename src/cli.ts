@@ -16,6 +16,7 @@ import { startFhirDevServer } from './modules/worklist/fhir/dev-server.ts';
 import {
   connectDemoFacilities,
   DEMO_FACILITIES,
+  demoEhrPatients,
   loadWorklistDemo,
 } from './modules/worklist/operations/demo.ts';
 import { generateLargeWorklist } from './modules/worklist/operations/generate.ts';
@@ -66,6 +67,7 @@ program
         { onlyIfAbsent: true, fhirBaseUrl: demoFhir.baseUrl },
       );
       await connectDemoFacilities(db, demoFhir.baseUrl);
+      for (const patient of await demoEhrPatients(db)) demoFhir.patients.set(patient.id as string, patient);
       await loadDashboardDemo(db, { onlyIfAbsent: true });
     }
     const app = await buildApp(runtime);

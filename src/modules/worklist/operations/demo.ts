@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import type { Patient } from 'fhir/r4.js';
 import { sql } from 'kysely';
 import type { AnyKysely } from '../../../platform/db/database.ts';
 import { progress } from '../../../platform/progress.ts';
@@ -133,4 +134,38 @@ function demoPdf(title: string, storageKey: string): Buffer {
   for (const offset of offsets) body += `${String(offset).padStart(10, '0')} 00000 n \n`;
   body += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
   return Buffer.from(body, 'latin1');
+}
+
+/**
+ * The demo hospitals' patients as their EHR would hold them, for the development FHIR server: the same
+ * names and birth dates as the local rows, so the detail page's enrichment agrees with them.
+ */
+export async function demoEhrPatients(db: AnyKysely): Promise<Patient[]> {
+  const { rows } = await sql<{
+    fhir_id: string;
+    first_name: string;
+    birth_last_name: string;
+    used_last_name: string | null;
+    birth_date: string;
+    sex: 'F' | 'M' | 'U';
+    phone_mobile: string | null;
+    email: string | null;
+    gp_name: string | null;
+    updated_at: Date;
+  }>`SELECT fhir_id, first_name, birth_last_name, used_last_name, to_char(birth_date, 'YYYY-MM-DD') AS birth_date, sex,
+            phone_mobile, email, gp_name, updated_at
+     FROM patients WHERE facility_id = ANY(${DEMO_FACILITIES}::text[]) AND fhir_id IS NOT NULL`.execute(db);
+  return rows.map((row) => ({
+    resourceType: 'Patient',
+    id: row.fhir_id,
+    meta: { lastUpdated: row.updated_at.toISOString() },
+    name: [{ use: 'official', family: row.used_last_name ?? row.birth_last_name, given: [row.first_name] }],
+    birthDate: row.birth_date,
+    gender: row.sex === 'F' ? 'female' : row.sex === 'M' ? 'male' : 'unknown',
+    telecom: [
+      ...(row.phone_mobile ? [{ system: 'phone' as const, value: row.phone_mobile }] : []),
+      ...(row.email ? [{ system: 'email' as const, value: row.email }] : []),
+    ],
+    ...(row.gp_name ? { generalPractitioner: [{ display: row.gp_name }] } : {}),
+  }));
 }
