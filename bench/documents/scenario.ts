@@ -13,6 +13,7 @@ import { backfillRegistry } from '../../src/modules/documents/operations/backfil
 import { importBucket } from '../../src/modules/documents/operations/import-bucket.ts';
 import { reconcileRegistry } from '../../src/modules/documents/operations/reconcile.ts';
 import { TokenAuthority } from '../../src/platform/auth/tokens.ts';
+import { inParallel } from '../../src/platform/concurrency.ts';
 import { openDatabase } from '../../src/platform/db/database.ts';
 import { migrateToLatest } from '../../src/platform/db/migrations.ts';
 import { parseServerTiming } from '../../src/platform/http/server-timing.ts';
@@ -267,13 +268,4 @@ async function loadLatestApproved(
   } finally {
     await server.stop();
   }
-}
-
-async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) await work(items[next++] as T);
-    }),
-  );
 }

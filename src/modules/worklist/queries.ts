@@ -82,16 +82,17 @@ export async function worklistPage(
   };
 }
 
+export function documentTypeOf(code: string | null, label: string | null): WorklistItem['documentType'] {
+  return code === null ? null : { code, label: label ?? '' };
+}
+
 function toItem(row: WorklistRow): WorklistItem {
   return {
     id: row.request_id,
     status: row.status,
     source: row.source,
     receivedAt: row.received_at.toISOString(),
-    documentType:
-      row.document_type_code === null
-        ? null
-        : { code: row.document_type_code, label: row.document_type_label ?? '' },
+    documentType: documentTypeOf(row.document_type_code, row.document_type_label),
     title: row.title,
     procedureDate: row.procedure_date,
     patient:

@@ -16,6 +16,7 @@ import { type FhirClient, PatientEnricher } from './fhir/client.ts';
 import type { IntegrationQueue } from './integration/queue.ts';
 import {
   candidatePatients,
+  documentTypeOf,
   facilities,
   type RequestDetailRow,
   requestDetail,
@@ -338,10 +339,7 @@ async function describeRequest(deps: WorklistDependencies, row: RequestDetailRow
     status: row.status,
     source: row.source,
     receivedAt: row.received_at.toISOString(),
-    documentType:
-      row.document_type_code === null
-        ? null
-        : { code: row.document_type_code, label: row.document_type_label ?? '' },
+    documentType: documentTypeOf(row.document_type_code, row.document_type_label),
     title: row.title,
     procedureDate: row.procedure_date,
     priority: row.priority,

@@ -1,4 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
+import { inParallel } from '../../../platform/concurrency.ts';
+import { reserveIdentityBlock } from '../../../platform/db/bulk.ts';
 import type { AnyKysely } from '../../../platform/db/database.ts';
 import { type Progress, progress } from '../../../platform/progress.ts';
 import { seededRandom } from '../../../platform/seeded-random.ts';
@@ -421,19 +423,22 @@ export async function generateDashboardDataset(
   await bulk(context, async (trx) => {
     const total = (of: (merchant: PlannedMerchant) => number) =>
       merchants.reduce((sum, merchant) => sum + of(merchant), 0);
-    let product = await reserveIds(
+    let product = await reserveIdentityBlock(
       trx,
       'products',
+      'product_id',
       total((m) => m.products),
     );
-    let customer = await reserveIds(
+    let customer = await reserveIdentityBlock(
       trx,
       'customers',
+      'customer_id',
       total((m) => m.customers),
     );
-    let order = await reserveIds(
+    let order = await reserveIdentityBlock(
       trx,
       'orders',
+      'order_id',
       total((m) => m.orders),
     );
     for (const merchant of merchants) {
@@ -508,46 +513,6 @@ function bulk<T>(
       await sql`SET LOCAL session_replication_role = replica`.execute(trx);
     return work(trx);
   });
-}
-
-/**
- * Reserves `count` consecutive ids of a table's identity, so rows can name their own ids and those of
- * the rows they point at, in any chunk order. Writers lock the table ROW EXCLUSIVE before drawing
- * from its sequence, so holding a lock that conflicts with theirs keeps the block contiguous.
- */
-async function reserveIds(
-  trx: AnyKysely,
-  table: 'products' | 'customers' | 'orders',
-  count: number,
-): Promise<number> {
-  const column = { products: 'product_id', customers: 'customer_id', orders: 'order_id' }[table];
-  await sql`LOCK TABLE ${sql.table(table)} IN SHARE ROW EXCLUSIVE MODE`.execute(trx);
-  const { rows } = await sql<{ last: number }>`
-    SELECT setval(sequence, nextval(sequence) + ${count - 1}) AS last
-    FROM (SELECT pg_get_serial_sequence(${table}, ${column})::regclass AS sequence) s`.execute(trx);
-  return (rows[0]?.last as number) - count + 1;
-}
-
-/** Runs the chunks on up to `parallelism` connections at once; after a failure, no new chunk starts. */
-async function inParallel<T>(
-  items: T[],
-  parallelism: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await work(item);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(parallelism, items.length) }, worker));
 }
 
 /** A merchant's rows `from`..`to` (ordinals, 1-based) of one kind. */

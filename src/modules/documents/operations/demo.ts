@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { sql } from 'kysely';
+import { onePagePdf } from '../../../platform/pdf.ts';
 import { progress } from '../../../platform/progress.ts';
 import { seededRandom } from '../../../platform/seeded-random.ts';
 import { legacyKey } from '../legacy-layout.ts';
@@ -21,30 +22,6 @@ const SECTIONS = [
 const DOCUMENTS_PER_SECTION = 20;
 export const DEMO_LEGACY_PREFIX = 'studies/ONC-2024-001/CSR/legacy-11/';
 const LEGACY_DOCUMENTS = 60;
-
-/** A one-page PDF that names the document and version, so a downloaded demo file shows what it is. */
-function demoPdf(title: string, version: number): Buffer {
-  const text = `${title} - version ${version}`.replace(/[()\\]/g, ' ');
-  const content = `BT /F1 14 Tf 72 720 Td (${text}) Tj ET`;
-  const objects = [
-    '<< /Type /Catalog /Pages 2 0 R >>',
-    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
-    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>',
-    `<< /Length ${content.length} >>\nstream\n${content}\nendstream`,
-    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
-  ];
-  let body = '%PDF-1.4\n';
-  const offsets: number[] = [];
-  objects.forEach((object, index) => {
-    offsets.push(body.length);
-    body += `${index + 1} 0 obj\n${object}\nendobj\n`;
-  });
-  const xref = body.length;
-  body += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
-  for (const offset of offsets) body += `${String(offset).padStart(10, '0')} 00000 n \n`;
-  body += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
-  return Buffer.from(body);
-}
 
 /**
  * Loads the demo through the service layer, as real uploads and reviews, so the registry is built the
@@ -79,7 +56,7 @@ export async function loadDocumentsDemo(
         });
         const versions = 1 + Math.floor(random() * 6);
         for (let version = 1; version <= versions; version++) {
-          const file = demoPdf(title, version);
+          const file = onePagePdf(title, `version ${version}`);
           await uploadVersion(db, deps.store, {
             logicalId,
             body: Readable.from([file]),
@@ -140,7 +117,7 @@ async function writeLegacySection(deps: DocumentsDependencies, random: () => num
     for (let version = 1; version <= versions; version++) {
       const state =
         version === versions && random() < 0.3 ? 'draft' : random() < 0.8 ? 'approved' : 'rejected';
-      const file = demoPdf(`Legacy listing ${n}`, version);
+      const file = onePagePdf(`Legacy listing ${n}`, `version ${version}`);
       const key = legacyKey({
         studyId: 'ONC-2024-001',
         documentType: 'CSR',

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { inParallel } from '../../../platform/concurrency.ts';
 import type { AnyKysely } from '../../../platform/db/database.ts';
 import { metricsRegistry, prometheus } from '../../../platform/metrics/registry.ts';
 import { progress } from '../../../platform/progress.ts';
@@ -97,7 +98,7 @@ export async function reconcileRegistry(
         groupBySection(legacyBySection, row);
       }
     }
-    await forEachConcurrently(rows, STORAGE_CONCURRENCY, async (row) => {
+    await inParallel(rows, STORAGE_CONCURRENCY, async (row) => {
       for (const finding of await checkStorage(store, row)) {
         note(finding);
         drifted.add(row.logical_id);
@@ -193,21 +194,6 @@ function groupBySection(bySection: Map<string, ComparedRow[]>, row: ComparedRow)
   const documents = bySection.get(section);
   if (documents) documents.push(row);
   else bySection.set(section, [row]);
-}
-
-async function forEachConcurrently<T>(
-  items: T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  });
-  await Promise.all(workers);
 }
 
 let reconcileRunsDb: AnyKysely | undefined;

@@ -1,4 +1,6 @@
 import { type RawBuilder, sql } from 'kysely';
+import { inParallel } from '../../../platform/concurrency.ts';
+import { reserveIdentityBlock } from '../../../platform/db/bulk.ts';
 import type { AnyKysely } from '../../../platform/db/database.ts';
 import { type Progress, progress } from '../../../platform/progress.ts';
 import { seededRandom } from '../../../platform/seeded-random.ts';
@@ -511,12 +513,18 @@ export async function generateWorklistDataset(
   await bulk(context, async (trx) => {
     await insertFacilities(trx, context);
     await insertProviders(trx, context);
-    context.firstPatientId = await reserveIds(
+    context.firstPatientId = await reserveIdentityBlock(
       trx,
       'patients',
+      'patient_id',
       facilities.length * options.patientsPerFacility,
     );
-    context.firstRequestId = await reserveIds(trx, 'integration_requests', options.requests);
+    context.firstRequestId = await reserveIdentityBlock(
+      trx,
+      'integration_requests',
+      'request_id',
+      options.requests,
+    );
   });
   const patients = await insertPatients(context);
   const written = await insertRequests(context);
@@ -562,48 +570,6 @@ function bulk<T>(context: RunContext, work: (trx: AnyKysely) => Promise<T>): Pro
     if (context.superuser) await sql`SET LOCAL session_replication_role = replica`.execute(trx);
     return work(trx);
   });
-}
-
-/**
- * Reserves `count` consecutive ids of a table's identity, so rows can name their own ids and those of
- * the rows they point at, in any chunk order. Writers lock the table ROW EXCLUSIVE before drawing
- * from its sequence, so holding a lock that conflicts with theirs keeps the block contiguous.
- */
-async function reserveIds(
-  trx: AnyKysely,
-  table: 'patients' | 'integration_requests',
-  count: number,
-): Promise<number> {
-  const column = table === 'patients' ? 'patient_id' : 'request_id';
-  await sql`LOCK TABLE ${sql.table(table)} IN SHARE ROW EXCLUSIVE MODE`.execute(trx);
-  const { rows } = await sql<{ last: number }>`
-    SELECT setval(sequence, nextval(sequence) + ${count - 1}) AS last
-    FROM (SELECT pg_get_serial_sequence(${table}, ${column})::regclass AS sequence) s`.execute(trx);
-  return (rows[0]?.last as number) - count + 1;
-}
-
-/**
- * Runs the chunks on up to `parallelism` connections at once; after a failure, no new chunk starts.
- */
-async function inParallel<T>(
-  chunks: T[],
-  parallelism: number,
-  work: (chunk: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < chunks.length) {
-      const chunk = chunks[next++] as T;
-      try {
-        await work(chunk);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(parallelism, chunks.length) }, worker));
 }
 
 /**

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import type { Patient } from 'fhir/r4.js';
 import { sql } from 'kysely';
 import type { AnyKysely } from '../../../platform/db/database.ts';
+import { onePagePdf } from '../../../platform/pdf.ts';
 import { progress } from '../../../platform/progress.ts';
 import type { ObjectStore } from '../../../platform/storage/object-store.ts';
 import { facilityId, generateWorklistDataset, progressBars, type WorklistDatasetResult } from './dataset.ts';
@@ -83,7 +84,7 @@ async function writeAttachments(
   let next = 0;
   const upload = async () => {
     for (let row = rows[next++]; row; row = rows[next++]) {
-      const file = demoPdf(row.title, row.storage_key);
+      const file = onePagePdf(row.title, `hotpath demo - ${row.storage_key}`);
       await store.put(row.storage_key, Readable.from([file]), {
         contentType: 'application/pdf',
         contentLength: file.length,
@@ -104,36 +105,6 @@ async function writeAttachments(
                 ${written.map((w) => w.sha256)}::text[]) AS f(attachment_id, size_bytes, sha256)
     WHERE a.attachment_id = f.attachment_id`.execute(db);
   return { requestsWithFiles: [...new Set(rows.map((row) => row.request_id))], objects: written.length };
-}
-
-/**
- * A one-page PDF naming the document. Latin-1 with WinAnsiEncoding, so the titles' accents print, and
- * byte offsets equal character offsets.
- */
-function demoPdf(title: string, storageKey: string): Buffer {
-  const pdfString = (text: string) => text.replace(/[()\\]/g, (character) => `\\${character}`);
-  const content = [
-    `BT /F1 16 Tf 72 720 Td (${pdfString(title)}) Tj ET`,
-    `BT /F1 9 Tf 72 700 Td (${pdfString(`hotpath demo - ${storageKey}`)}) Tj ET`,
-  ].join('\n');
-  const objects = [
-    '<< /Type /Catalog /Pages 2 0 R >>',
-    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
-    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>',
-    `<< /Length ${Buffer.byteLength(content, 'latin1')} >>\nstream\n${content}\nendstream`,
-    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>',
-  ];
-  let body = '%PDF-1.4\n';
-  const offsets: number[] = [];
-  objects.forEach((object, index) => {
-    offsets.push(body.length);
-    body += `${index + 1} 0 obj\n${object}\nendobj\n`;
-  });
-  const xref = body.length;
-  body += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
-  for (const offset of offsets) body += `${String(offset).padStart(10, '0')} 00000 n \n`;
-  body += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
-  return Buffer.from(body, 'latin1');
 }
 
 /**
