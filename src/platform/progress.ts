@@ -57,3 +57,21 @@ export function progress(label: string, total: number | undefined, unit: string)
     },
   };
 }
+
+/**
+ * An `onProgress(done, total, phase)` for work in phases (patients, then requests…): a bar per phase,
+ * each advanced by the difference from the last report and finished when it reaches its total.
+ */
+export function phasedProgress<Phase extends string>(
+  label: string,
+  unitOf: (phase: Phase) => string = (phase) => phase,
+): (done: number, total: number, phase: Phase) => void {
+  const bars = new Map<Phase, { bar: Progress; done: number }>();
+  return (done, total, phase) => {
+    const current = bars.get(phase) ?? { bar: progress(`${label} ${phase}`, total, unitOf(phase)), done: 0 };
+    bars.set(phase, current);
+    current.bar.advance(done - current.done);
+    current.done = done;
+    if (done === total) current.bar.finish();
+  };
+}

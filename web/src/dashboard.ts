@@ -1,37 +1,19 @@
-import { apiClient, type paths } from './api/client.ts';
+import type { paths } from './api/client.ts';
+import { element, pageSession, textElement } from './page.ts';
 
 type Dashboard =
   paths['/v1/merchants/{merchantId}/dashboard']['get']['responses'][200]['content']['application/json'];
 type Problem = { detail?: string; title?: string };
 
-const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const tokenInput = element<HTMLInputElement>('token');
+const { api, tokenInput, rememberToken } = pageSession();
 const merchantSelect = element<HTMLSelectElement>('merchant');
 const cards = element<HTMLElement>('cards');
 const message = element<HTMLElement>('message');
-const TOKEN_KEY = 'hotpath.token';
-tokenInput.value =
-  new URLSearchParams(window.location.hash.slice(1)).get('token') ?? localStorage.getItem(TOKEN_KEY) ?? '';
-
-const api = apiClient(
-  () => tokenInput.value.trim(),
-  (timing) => {
-    element('timing').textContent =
-      `last call: ${timing.queries}${timing.cache ? `, cache ${timing.cache}` : ''}, ${timing.totalMs} ms`;
-  },
-);
-
-function text(tag: string, content: string, className?: string): HTMLElement {
-  const node = document.createElement(tag);
-  node.textContent = content;
-  if (className) node.className = className;
-  return node;
-}
 
 function card(title: string, ...children: HTMLElement[]): HTMLElement {
   const node = document.createElement('section');
   node.className = 'card';
-  node.append(text('h2', title), ...children);
+  node.append(textElement('h2', title), ...children);
   return node;
 }
 
@@ -39,13 +21,13 @@ function table(headings: string[], rows: Array<Array<string | number>>, numeric:
   const node = document.createElement('table');
   const head = document.createElement('tr');
   for (const [index, heading] of headings.entries()) {
-    head.append(text('th', heading, numeric.includes(index) ? 'number' : undefined));
+    head.append(textElement('th', heading, numeric.includes(index) ? 'number' : undefined));
   }
   node.append(head);
   for (const row of rows) {
     const tr = document.createElement('tr');
     for (const [index, cell] of row.entries()) {
-      tr.append(text('td', String(cell), numeric.includes(index) ? 'number' : undefined));
+      tr.append(textElement('td', String(cell), numeric.includes(index) ? 'number' : undefined));
     }
     node.append(tr);
   }
@@ -61,13 +43,13 @@ function render(dashboard: Dashboard): void {
   cards.replaceChildren(
     card(
       'Total revenue',
-      text('div', amount(dashboard.totalRevenue), 'figure'),
-      text('div', `${dashboard.totalOrders} orders`),
+      textElement('div', amount(dashboard.totalRevenue), 'figure'),
+      textElement('div', `${dashboard.totalOrders} orders`),
     ),
     card(
       `Today, ${dashboard.today} (${dashboard.merchant.timeZone})`,
-      text('div', amount(dashboard.todayRevenue), 'figure'),
-      text('div', `${dashboard.todayOrders} orders`),
+      textElement('div', amount(dashboard.todayRevenue), 'figure'),
+      textElement('div', `${dashboard.todayOrders} orders`),
     ),
     card(
       'Top products',
@@ -97,7 +79,7 @@ function render(dashboard: Dashboard): void {
     card(
       'Low stock',
       dashboard.lowStock.length === 0
-        ? text('p', 'Nothing below its reorder threshold.')
+        ? textElement('p', 'Nothing below its reorder threshold.')
         : table(
             ['Product', 'Stock', 'Threshold'],
             dashboard.lowStock.map((product) => [
@@ -112,12 +94,12 @@ function render(dashboard: Dashboard): void {
 }
 
 async function loadMerchants(): Promise<void> {
-  localStorage.setItem(TOKEN_KEY, tokenInput.value.trim());
+  rememberToken();
   const { data, error } = await api.GET('/v1/merchants');
   message.textContent = (error as Problem | undefined)?.detail ?? '';
   merchantSelect.replaceChildren(
     ...(data?.merchants ?? []).map((merchant) => {
-      const option = text('option', `${merchant.name} (${merchant.id})`) as HTMLOptionElement;
+      const option = textElement('option', `${merchant.name} (${merchant.id})`) as HTMLOptionElement;
       option.value = merchant.id;
       return option;
     }),

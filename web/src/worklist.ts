@@ -1,12 +1,12 @@
-import { apiClient, type paths } from './api/client.ts';
+import type { paths } from './api/client.ts';
+import { element, pageSession, textElement } from './page.ts';
 
 type Page = paths['/v2/worklist']['get']['responses'][200]['content']['application/json'];
 type Item = Page['items'][number];
 type Detail = paths['/v2/worklist/{id}']['get']['responses'][200]['content']['application/json'];
 type Problem = { detail?: string; title?: string };
 
-const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const tokenInput = element<HTMLInputElement>('token');
+const { api, tokenInput, rememberToken } = pageSession();
 const facilitySelect = element<HTMLSelectElement>('facility');
 const statusSelect = element<HTMLSelectElement>('status');
 const sourceSelect = element<HTMLSelectElement>('source');
@@ -16,39 +16,19 @@ const more = element<HTMLButtonElement>('more');
 const detailPanel = element<HTMLElement>('detail');
 const message = element<HTMLElement>('message');
 
-const TOKEN_KEY = 'hotpath.token';
-tokenInput.value =
-  new URLSearchParams(window.location.hash.slice(1)).get('token') ?? localStorage.getItem(TOKEN_KEY) ?? '';
-
-const api = apiClient(
-  () => tokenInput.value.trim(),
-  (timing) => {
-    element('timing').textContent =
-      `last call: ${timing.queries}, external ${timing.external}, ${timing.totalMs} ms`;
-  },
-);
-
 let nextCursor: string | null = null;
-
-/** Text nodes only: every value shown comes from documents and must never be read as markup. */
-function html(tag: string, text: string, className?: string): HTMLElement {
-  const node = document.createElement(tag);
-  node.textContent = text;
-  if (className) node.className = className;
-  return node;
-}
 
 function show(problem: Problem | undefined): void {
   message.textContent = problem ? (problem.detail ?? problem.title ?? 'request failed') : '';
 }
 
 async function loadFacilities(): Promise<void> {
-  localStorage.setItem(TOKEN_KEY, tokenInput.value.trim());
+  rememberToken();
   const { data, error } = await api.GET('/v2/facilities');
   show(error as Problem | undefined);
   facilitySelect.replaceChildren(
     ...(data?.facilities ?? []).map((facility) => {
-      const option = html('option', `${facility.name} (${facility.id})`) as HTMLOptionElement;
+      const option = textElement('option', `${facility.name} (${facility.id})`) as HTMLOptionElement;
       option.value = facility.id;
       return option;
     }),
@@ -79,12 +59,12 @@ function row(item: Item): HTMLTableRowElement {
     ? `${item.patient.lastName.toUpperCase()} ${item.patient.firstName} (${item.patient.birthDate})`
     : '—';
   tr.append(
-    html('td', received),
-    html('td', `${item.title}${item.documentType ? ` · ${item.documentType.label}` : ''}`),
-    html('td', patient),
-    wrap(html('span', item.identityCheck, `badge ${item.identityCheck}`)),
-    html('td', String(item.attachmentCount)),
-    wrap(html('span', item.status.replace('_', ' '), 'badge')),
+    textElement('td', received),
+    textElement('td', `${item.title}${item.documentType ? ` · ${item.documentType.label}` : ''}`),
+    textElement('td', patient),
+    wrap(textElement('span', item.identityCheck, `badge ${item.identityCheck}`)),
+    textElement('td', String(item.attachmentCount)),
+    wrap(textElement('span', item.status.replace('_', ' '), 'badge')),
   );
   tr.addEventListener('click', () => {
     for (const selected of rows.querySelectorAll('tr.selected')) selected.classList.remove('selected');
@@ -103,13 +83,16 @@ function wrap(child: HTMLElement): HTMLTableCellElement {
 function facts(entries: Array<[string, string | number | null | undefined]>): HTMLElement {
   const list = document.createElement('dl');
   for (const [label, value] of entries)
-    list.append(html('dt', label), html('dd', value === null || value === undefined ? '—' : String(value)));
+    list.append(
+      textElement('dt', label),
+      textElement('dd', value === null || value === undefined ? '—' : String(value)),
+    );
   return list;
 }
 
 function section(title: string, ...children: HTMLElement[]): HTMLElement {
   const node = document.createElement('section');
-  node.append(html('h2', title), ...children);
+  node.append(textElement('h2', title), ...children);
   return node;
 }
 
@@ -184,11 +167,11 @@ function renderDetail(request: Detail): void {
   if (request.candidates.length > 0) {
     const list = document.createElement('ol');
     for (const candidate of request.candidates) {
-      const item = html(
+      const item = textElement(
         'li',
         `${candidate.birthLastName.toUpperCase()} ${candidate.firstName}, ${candidate.birthDate} — ${candidate.reasons.join(', ') || 'weak match'} (${candidate.score}) `,
       );
-      const choose = html('button', 'This patient') as HTMLButtonElement;
+      const choose = textElement('button', 'This patient') as HTMLButtonElement;
       choose.addEventListener('click', () => void act(request.id, 'verify', { patientId: candidate.id }));
       item.append(choose);
       list.append(item);
@@ -198,7 +181,7 @@ function renderDetail(request: Detail): void {
   const files = document.createElement('ul');
   for (const attachment of request.attachments) {
     const item = document.createElement('li');
-    const link = html(
+    const link = textElement(
       'a',
       `${attachment.fileName} (${Math.ceil(attachment.sizeBytes / 1024)} KB${attachment.pages ? `, ${attachment.pages} p.` : ''})`,
     ) as HTMLAnchorElement;
@@ -209,10 +192,10 @@ function renderDetail(request: Detail): void {
   parts.push(section('Files', files));
   const actions = document.createElement('div');
   actions.className = 'actions';
-  const integrate = html('button', 'Integrate into the EHR') as HTMLButtonElement;
+  const integrate = textElement('button', 'Integrate into the EHR') as HTMLButtonElement;
   integrate.disabled = request.status !== 'verified' && request.status !== 'error';
   integrate.addEventListener('click', () => void act(request.id, 'integrate'));
-  const reject = html('button', 'Reject') as HTMLButtonElement;
+  const reject = textElement('button', 'Reject') as HTMLButtonElement;
   reject.disabled = request.status === 'integrated' || request.status === 'rejected';
   reject.addEventListener('click', () => {
     const reason = window.prompt('Why reject this document?');

@@ -2,7 +2,7 @@ import { type RawBuilder, sql } from 'kysely';
 import { inParallel } from '../../../platform/concurrency.ts';
 import { reserveIdentityBlock } from '../../../platform/db/bulk.ts';
 import type { AnyKysely } from '../../../platform/db/database.ts';
-import { type Progress, progress } from '../../../platform/progress.ts';
+import { phasedProgress } from '../../../platform/progress.ts';
 import { seededRandom } from '../../../platform/seeded-random.ts';
 import { rebuildDashboardProjections } from './projections.ts';
 
@@ -46,19 +46,6 @@ export interface DashboardDatasetResult {
   orderItems: number;
   reviews: number;
   seconds: number;
-}
-
-/** An `onProgress` that draws a progress bar per phase on stderr. */
-export function progressBars(label: string): NonNullable<DashboardDatasetOptions['onProgress']> {
-  const bars: Partial<Record<DashboardDatasetPhase, { bar: Progress; done: number }>> = {};
-  return (done, total, phase) => {
-    const unit = phase === 'projections' ? 'merchants' : phase;
-    const current = bars[phase] ?? { bar: progress(`${label} ${phase}`, total, unit), done: 0 };
-    bars[phase] = current;
-    current.bar.advance(done - current.done);
-    current.done = done;
-    if (done === total) current.bar.finish();
-  };
 }
 
 /** Rows per statement: big enough to be set-based, small enough that no transaction holds much. */
@@ -852,3 +839,7 @@ async function rebuildProjections(context: RunContext): Promise<void> {
     context.options.onProgress?.(done, total, 'projections');
   });
 }
+
+/** An `onProgress` that draws a progress bar per phase on stderr. */
+export const progressBars = (label: string) =>
+  phasedProgress<DashboardDatasetPhase>(label, (phase) => (phase === 'projections' ? 'merchants' : phase));

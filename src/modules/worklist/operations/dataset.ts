@@ -2,7 +2,7 @@ import { type RawBuilder, sql } from 'kysely';
 import { inParallel } from '../../../platform/concurrency.ts';
 import { reserveIdentityBlock } from '../../../platform/db/bulk.ts';
 import type { AnyKysely } from '../../../platform/db/database.ts';
-import { type Progress, progress } from '../../../platform/progress.ts';
+import { phasedProgress } from '../../../platform/progress.ts';
 import { seededRandom } from '../../../platform/seeded-random.ts';
 
 export interface WorklistDatasetOptions {
@@ -33,18 +33,6 @@ export interface WorklistDatasetResult {
   attachments: number;
   verifications: number;
   seconds: number;
-}
-
-/** An `onProgress` that draws a progress bar per unit (patients, then requests) on stderr. */
-export function progressBars(label: string): NonNullable<WorklistDatasetOptions['onProgress']> {
-  const bars: Partial<Record<string, { bar: Progress; done: number }>> = {};
-  return (done, total, unit) => {
-    const current = bars[unit] ?? { bar: progress(`${label} ${unit}`, total, unit), done: 0 };
-    bars[unit] = current;
-    current.bar.advance(done - current.done);
-    current.done = done;
-    if (done === total) current.bar.finish();
-  };
 }
 
 /** Rows per statement: big enough to be set-based, small enough that no transaction holds much. */
@@ -1115,3 +1103,6 @@ async function recordConnectorErrors(trx: AnyKysely, context: RunContext): Promi
     ) latest
     WHERE f.facility_id = latest.facility_id AND latest.status = 'error'`.execute(trx);
 }
+
+/** An `onProgress` that draws a progress bar per unit (patients, then requests) on stderr. */
+export const progressBars = (label: string) => phasedProgress<'patients' | 'requests'>(label);
