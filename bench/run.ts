@@ -1,180 +1,325 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { type DashboardReport, dashboardBenchmark } from './dashboard/scenario.ts';
-import { type DocumentsReport, documentsBenchmark } from './documents/scenario.ts';
-import { type WorklistReport, worklistBenchmark } from './worklist/scenario.ts';
+import { dashboardDetails, measureDashboard, prepareDashboard } from './dashboard/suite.ts';
+import {
+  documentsMaintenance,
+  measureDocuments,
+  prepareDocuments,
+  sectionSizes,
+  startDocumentsS3,
+} from './documents/suite.ts';
+import { measureLimit, prepareLimit } from './limit/suite.ts';
+import { latencyChart } from './support/chart.ts';
+import { openNetwork } from './support/network.ts';
+import { benchPostgres } from './support/postgres.ts';
+import { cleanUp, cleanUpOnSignals, onCleanup, startService } from './support/processes.ts';
+import {
+  budgetFailures,
+  chartRows,
+  type RunReport,
+  reportMarkdown,
+  resultsTable,
+  shortfalls,
+} from './support/report.ts';
+import type { LoadSettings, ScenarioResult } from './support/scenario.ts';
+import { measureWorklist, prepareWorklist, worklistDetails } from './worklist/suite.ts';
+
+const USAGE = `npm run bench -- [options]
+
+  --quick                 small data, loopback only, short intervals (what CI runs; under 3 minutes)
+  --only <suites>         documents,worklist,dashboard,limit (default: all)
+  --profiles <names>      loopback,cloud (default: both; --quick: loopback)
+  --connections <n>       concurrent connections (default 100)
+  --warmup <s>            unmeasured load before each measurement (default 5; --quick 1)
+  --duration <s>          measured interval (default 20; --quick 3)
+  --before-requests <n>   answers to wait for from the listing and V1 dashboard designs, at least
+                          --connections (default 200; --quick 100)
+  --pg-rtt-ms <ms>        cloud: round trip added to PostgreSQL (default 0.5)
+  --s3-rtt-ms <ms>        cloud: round trip added to S3 (default 40)
+  --fhir-rtt-ms <ms>      cloud: round trip added to the FHIR server (default 100)
+  --sections <n>          documents: legacy sections, 1,000 to 8,000 objects each (default 16; --quick 2)
+  --facilities <n>        worklist facilities (default 800; --quick 20)
+  --worklist-requests <n> worklist requests (default 1000000; --quick 20000)
+  --merchants <n>         dashboard merchants (default 500; --quick 8)
+  --fresh                 generate the data again even when an earlier run's can be reused
+`;
 
 const { values } = parseArgs({
   options: {
+    quick: { type: 'boolean', default: false },
     only: { type: 'string' },
-    duration: { type: 'string', default: '10' },
-    connections: { type: 'string', default: '1,10' },
-    'registry-connections': { type: 'string', default: '100' },
-    's3-latency-ms': { type: 'string', default: '50' },
-    'fhir-latency-ms': { type: 'string', default: '20' },
-    'worklist-facilities': { type: 'string', default: '800' },
-    'worklist-requests': { type: 'string', default: '1000000' },
-    'dashboard-merchants': { type: 'string', default: '500' },
-    'dashboard-connections': { type: 'string', default: '100' },
-    'dashboard-v1-duration': { type: 'string', default: '180' },
+    profiles: { type: 'string' },
+    connections: { type: 'string', default: '100' },
+    warmup: { type: 'string' },
+    duration: { type: 'string' },
+    'before-requests': { type: 'string' },
+    'pg-rtt-ms': { type: 'string', default: '0.5' },
+    's3-rtt-ms': { type: 'string', default: '40' },
+    'fhir-rtt-ms': { type: 'string', default: '100' },
+    sections: { type: 'string' },
+    facilities: { type: 'string' },
+    'worklist-requests': { type: 'string' },
+    merchants: { type: 'string' },
+    fresh: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
   },
 });
-
-const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
-const fixed = (value: number | undefined, digits = 1) =>
-  value !== undefined && Number.isFinite(value) ? value.toFixed(digits) : '-';
-const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
-const where = `PostgreSQL: ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'embedded'}; the load generator, the server, PostgreSQL and the stand-in services share the machine`;
-const suites = values.only ? values.only.split(',') : ['documents', 'worklist', 'dashboard'];
-const durationSeconds = Number(values.duration);
-const sharedConnections = values.connections.split(',').map(Number);
-mkdirSync('bench/results', { recursive: true });
-log(machine);
-
-const lines: string[] = [];
-
-if (suites.includes('documents')) {
-  const report = await documentsBenchmark({
-    durationSeconds,
-    sharedConnections,
-    registryConnections: Number(values['registry-connections']),
-    s3LatencyMs: Number(values['s3-latency-ms']),
-    log,
-  });
-  writeFileSync('bench/results/documents.json', `${JSON.stringify({ machine, ...report }, null, 2)}\n`);
-  lines.push(...documentsLines(report));
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
 }
-if (suites.includes('worklist')) {
-  const report = await worklistBenchmark({
-    durationSeconds,
-    connections: sharedConnections,
-    fhirLatencyMs: Number(values['fhir-latency-ms']),
-    facilities: Number(values['worklist-facilities']),
-    requests: Number(values['worklist-requests']),
-    log,
-  });
-  writeFileSync('bench/results/worklist.json', `${JSON.stringify({ machine, ...report }, null, 2)}\n`);
-  lines.push(...worklistLines(report));
+
+const quick = values.quick;
+const number = (name: keyof typeof values, fullDefault: number, quickDefault = fullDefault) => {
+  const raw = values[name];
+  const value = raw === undefined ? (quick ? quickDefault : fullDefault) : Number(raw);
+  if (typeof raw === 'boolean' || !Number.isFinite(value) || value < 0) {
+    process.stderr.write(`bench: --${name} must be a non-negative number (got '${raw}')\n\n${USAGE}`);
+    process.exit(2);
+  }
+  return value;
+};
+const listOf = (raw: string | undefined, allowed: readonly string[], fallback: readonly string[]) => {
+  const chosen = raw ? raw.split(',').map((item) => item.trim()) : [...fallback];
+  const unknown = chosen.filter((item) => !allowed.includes(item));
+  if (unknown.length > 0) {
+    process.stderr.write(`bench: unknown ${unknown.join(', ')}; choose from ${allowed.join(', ')}\n`);
+    process.exit(2);
+  }
+  return chosen;
+};
+const suites = new Set(
+  listOf(
+    values.only,
+    ['documents', 'worklist', 'dashboard', 'limit'],
+    ['documents', 'worklist', 'dashboard', 'limit'],
+  ),
+);
+const profiles = listOf(
+  values.profiles,
+  ['loopback', 'cloud'],
+  quick ? ['loopback'] : ['loopback', 'cloud'],
+) as Array<'loopback' | 'cloud'>;
+const connections = number('connections', 100);
+const warmupSeconds = number('warmup', 5, 1);
+const seconds = number('duration', 20, 3);
+const beforeRequests = number('before-requests', 200, 100);
+if (beforeRequests < connections) {
+  process.stderr.write(
+    `bench: --before-requests (${beforeRequests}) must be at least --connections (${connections}): every connection sends one\n`,
+  );
+  process.exit(2);
 }
-if (suites.includes('dashboard')) {
-  const report = await dashboardBenchmark({
-    merchants: Number(values['dashboard-merchants']),
+const delays = {
+  postgresMs: number('pg-rtt-ms', 0.5),
+  s3Ms: number('s3-rtt-ms', 40),
+  fhirMs: number('fhir-rtt-ms', 100),
+};
+const sizes = {
+  documents: {
+    sectionSizes: sectionSizes(number('sections', 16, 2), 1_000, quick ? 2_000 : 8_000),
+    history: quick
+      ? { documents: 1_000, versionsPerDocument: 10, sectionSize: 500 }
+      : { documents: 30_000, versionsPerDocument: 10, sectionSize: 1_000 },
+    maintenance: quick
+      ? { documents: 1_000, versionsPerDocument: 10, sectionSize: 500 }
+      : { documents: 12_000, versionsPerDocument: 10, sectionSize: 1_000 },
+  },
+  worklist: {
+    facilities: number('facilities', 800, 20),
+    patientsPerFacility: quick ? 500 : 2_000,
+    requests: number('worklist-requests', 1_000_000, 20_000),
+  },
+  // The write-up's typical merchant (200 products, 3,000 customers, 15,000 orders of ~3 lines, 8,000
+  // reviews); a tenth of it for --quick.
+  dashboard: {
+    merchants: number('merchants', 500, 8),
+    productsPerMerchant: quick ? 20 : 200,
+    customersPerMerchant: quick ? 300 : 3_000,
+    ordersPerMerchant: quick ? 1_500 : 15_000,
+    itemsPerOrder: 3,
+    reviewsPerMerchant: quick ? 800 : 8_000,
     bigMerchantMultiplier: 10,
-    hotpathRequests: 300,
-    v1Requests: { typical: 20, big: 3 },
-    connections: Number(values['dashboard-connections']),
-    durationSeconds,
-    v1DurationSeconds: Number(values['dashboard-v1-duration']),
-    log,
-  });
-  writeFileSync('bench/results/dashboard.json', `${JSON.stringify({ machine, ...report }, null, 2)}\n`);
-  lines.push(...dashboardLines(report));
-}
-process.stdout.write(`${lines.join('\n')}\n`);
-log('wrote bench/results/*.json');
+  },
+};
+const hotpathLoad: LoadSettings = { connections, warmup: { seconds: warmupSeconds }, stop: { seconds } };
+// One connection too, on loopback: latency without queueing behind 99 other connections.
+const oneConnection: LoadSettings = {
+  connections: 1,
+  warmup: { seconds: Math.min(warmupSeconds, 2) },
+  stop: { seconds: Math.min(seconds, 5) },
+};
+const hotpathLoads = (profile: string) =>
+  profile === 'loopback' && connections > 1 ? [hotpathLoad, oneConnection] : [hotpathLoad];
+const beforeByAnswers: LoadSettings = { connections, warmup: undefined, stop: { requests: beforeRequests } };
 
-function documentsLines(report: DocumentsReport): string[] {
-  return [
-    '# documents: latest approved version',
-    '',
-    `machine: ${machine}; ${where}`,
-    `S3: s3rver behind a proxy adding ${report.s3LatencyMs} ms to every request; s3rver itself takes ${fixed(report.legacySection.s3rverPageMs, 0)} ms per 1,000-key page of this section`,
-    '',
-    `GET /v1/documents/{id} in a section of ${report.legacySection.keys} sibling keys (${report.legacySection.listPages} list pages):`,
-    '',
-    '| read path | connections | requests | req/s | p50 ms | p95 ms | p99 ms | SQL/req | storage req/req | bytes/resp | errors | Server-Timing (sample) |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|',
-    ...report.latestApproved.map(
-      (row) =>
-        `| ${row.mode} | ${row.connections} | ${row.requests} | ${fixed(row.requestsPerSecond, 0)} | ${fixed(row.p50)} | ${fixed(row.p95)} | ${fixed(row.p99)} | ${fixed(row.queriesPerRequest, 2)} | ${fixed(row.storageRequestsPerRequest, 2)} | ${fixed(row.bytesPerResponse, 0)} | ${row.errors + row.non2xx} | ${row.sampleServerTiming} |`,
-    ),
-    '',
-    `- backfill: ${report.backfill.versions} versions of ${report.backfill.documents} documents in ${fixed(report.backfill.seconds, 2)} s = ${fixed(report.backfill.versionsPerSecond, 0)} versions/s (rerun: ${fixed(report.backfill.rerunSeconds, 2)} s, ${report.backfill.rerunChanged} rows changed)`,
-    `- reconcile: ${report.reconcile.documents} documents, ${report.reconcile.mismatches} mismatches, ${fixed(report.reconcile.seconds, 2)} s (${report.reconcile.storageRequests} storage requests, file-system store)`,
-    `- import-bucket: ${report.legacySection.keys} keys, ${report.legacySection.documents} documents, ${report.legacySection.listPages} list pages, ${fixed(report.legacySection.importSeconds, 2)} s`,
-    '',
-  ];
+const startedAt = new Date();
+const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
+const machine = `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`;
+const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+cleanUpOnSignals(log);
+
+/** The phases in order, so the log says where the run is and roughly how long is left. */
+const scenarioSeconds = (settings: LoadSettings, perAnswer = 1) =>
+  'seconds' in settings.stop
+    ? settings.stop.seconds +
+      (settings.warmup && 'seconds' in settings.warmup ? settings.warmup.seconds : 0) +
+      4
+    : settings.stop.requests * perAnswer;
+const perProfileSeconds =
+  (suites.has('documents')
+    ? scenarioSeconds(hotpathLoad) + scenarioSeconds(beforeByAnswers, quick ? 0.2 : 0.8)
+    : 0) +
+  (suites.has('worklist')
+    ? scenarioSeconds(hotpathLoad) + scenarioSeconds(beforeByAnswers, quick ? 0.05 : 0.1)
+    : 0) +
+  (suites.has('dashboard')
+    ? 2 * scenarioSeconds(hotpathLoad) + scenarioSeconds(beforeByAnswers, quick ? 0.1 : 0.9)
+    : 0) +
+  (suites.has('limit') ? 2 * scenarioSeconds(hotpathLoad) : 0);
+let measuredSoFar = 0;
+const phase = (name: string) => {
+  const left = Math.max(0, profiles.length * perProfileSeconds - measuredSoFar);
+  log(`── ${name} (about ${Math.ceil(left / 60)} min of measuring left)`);
+};
+
+const report: RunReport = {
+  command,
+  startedAt: startedAt.toISOString(),
+  seconds: 0,
+  quick,
+  machine,
+  postgres: '',
+  load: { connections, warmupSeconds, seconds, beforeRequests },
+  profiles: [],
+  data: {},
+  results: [],
+  details: {},
+};
+
+try {
+  log(machine);
+  phase('data: PostgreSQL and the data sets (reused when the sizes are unchanged)');
+  const postgres = await benchPostgres();
+  onCleanup('PostgreSQL', () => postgres.release());
+  report.postgres = postgres.description;
+  const prepare = { fresh: values.fresh, log };
+  const documents = suites.has('documents')
+    ? await prepareDocuments(postgres, sizes.documents, prepare)
+    : undefined;
+  const worklist = suites.has('worklist')
+    ? await prepareWorklist(postgres, sizes.worklist, prepare)
+    : undefined;
+  const dashboard = suites.has('dashboard')
+    ? await prepareDashboard(postgres, sizes.dashboard, prepare)
+    : undefined;
+  const limit = suites.has('limit') ? await prepareLimit(postgres, prepare) : undefined;
+  if (documents) report.data.documents = { ...documents.summary, reused: documents.reused };
+  if (worklist) report.data.worklist = { ...worklist.summary, reused: worklist.reused };
+  if (dashboard) report.data.dashboard = { ...dashboard.summary, reused: dashboard.reused };
+
+  const s3 = documents ? await startDocumentsS3(documents.database) : undefined;
+  const fhir = worklist ? await startService<{ baseUrl: string }>('fhir', []) : undefined;
+
+  for (const profile of profiles) {
+    const network = await openNetwork(
+      profile,
+      {
+        postgresUrl: postgres.adminUrl,
+        ...(s3 ? { s3Endpoint: s3.ready.endpoint } : {}),
+        ...(fhir ? { fhirBaseUrl: fhir.ready.baseUrl } : {}),
+      },
+      delays,
+    );
+    report.profiles.push({ name: profile, description: network.description });
+    const measured = (rows: ScenarioResult[]) => {
+      report.results.push(...rows);
+      measuredSoFar += rows.reduce((sum, row) => sum + row.seconds, 0);
+    };
+    try {
+      if (documents) {
+        phase(`${profile}: documents`);
+        measured(
+          await measureDocuments({
+            dataset: { ...documents.summary, url: documents.url },
+            network,
+            settings: { hotpath: hotpathLoads(profile), before: beforeByAnswers },
+            log,
+          }),
+        );
+      }
+      if (worklist && fhir) {
+        phase(`${profile}: worklist`);
+        measured(
+          await measureWorklist({
+            dataset: { ...worklist.summary, url: worklist.url },
+            network,
+            fhirDirect: fhir.ready.baseUrl,
+            settings: { hotpath: hotpathLoads(profile), before: beforeByAnswers },
+            log,
+          }),
+        );
+      }
+      if (dashboard) {
+        phase(`${profile}: dashboard`);
+        measured(
+          await measureDashboard({
+            dataset: { ...dashboard.summary, url: dashboard.url },
+            network,
+            settings: { hotpath: hotpathLoads(profile), before: beforeByAnswers },
+            log,
+          }),
+        );
+      }
+      if (limit) {
+        phase(`${profile}: the machine's limit`);
+        measured(await measureLimit({ url: limit.url, network, settings: hotpathLoads(profile), log }));
+      }
+    } finally {
+      await network.close();
+    }
+  }
+
+  phase('details on loopback: plans, per-page costs, backfill and reconcile');
+  if (worklist && fhir) {
+    report.details.worklist = await worklistDetails({
+      dataset: { ...worklist.summary, url: worklist.url },
+      fhirDirect: fhir.ready.baseUrl,
+    });
+  }
+  if (dashboard) {
+    report.details.dashboard = await dashboardDetails({
+      dataset: { ...dashboard.summary, url: dashboard.url },
+      requests: quick ? 50 : 300,
+    });
+  }
+  if (documents)
+    report.details.maintenance = await documentsMaintenance(postgres, sizes.documents.maintenance, log);
+} finally {
+  await cleanUp(log);
 }
 
-function worklistLines(report: WorklistReport): string[] {
-  return [
-    '# worklist',
-    '',
-    `machine: ${machine}; ${where}`,
-    `data: ${report.dataset.facilities} facilities, ${report.dataset.patients} patients, ${report.dataset.requests} requests, ${report.dataset.attachments} attachments, generated in ${fixed(report.dataset.seconds, 0)} s; busiest facility ${report.facility.id} with ${report.facility.requests} requests`,
-    `FHIR: the development server answering after ${report.fhirLatencyMs} ms`,
-    '',
-    'Statements, FHIR requests and bytes per page (busiest facility, first page):',
-    '',
-    '| design | limit | SQL statements | FHIR requests | bytes |',
-    '|---|---|---|---|---|',
-    ...report.statementsPerPage.map(
-      (row) => `| ${row.design} | ${row.limit} | ${row.queries} | ${row.external} | ${row.bytes} |`,
-    ),
-    '',
-    `Detail page of an unmatched request: ${report.detail.cold.queries} statements and ${report.detail.cold.external} FHIR request cold; ${report.detail.warm.queries} statements, ${report.detail.warm.external} FHIR requests from the cache (${report.detail.warm.cache}).`,
-    '',
-    'Page of 20 under load:',
-    '',
-    '| design | connections | requests | req/s | p50 ms | p95 ms | p99 ms | SQL/req | FHIR req/req | bytes/resp | errors |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
-    ...report.load.map(
-      (row) =>
-        `| ${row.design} | ${row.connections} | ${row.requests} | ${fixed(row.requestsPerSecond, 0)} | ${fixed(row.p50)} | ${fixed(row.p95)} | ${fixed(row.p99)} | ${fixed(row.queriesPerRequest, 1)} | ${fixed(row.externalPerRequest, 1)} | ${fixed(row.bytesPerResponse, 0)} | ${row.errors + row.non2xx} |`,
-    ),
-    '',
-    'The worklist statement at this scale (EXPLAIN ANALYZE):',
-    '',
-    ...report.plans.flatMap((plan) => [
-      `- ${plan.label}: ${fixed(plan.executionMs, 2)} ms`,
-      '```',
-      plan.planText,
-      '```',
-    ]),
-    '',
-  ];
-}
+report.seconds = (Date.now() - startedAt.getTime()) / 1000;
+// A quick run reports beside its JSON, so it never replaces the committed report of a full run.
+const reportDir = quick ? path.resolve('bench/results/quick') : path.resolve('bench');
+const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+mkdirSync(path.resolve('bench/results'), { recursive: true });
+mkdirSync(reportDir, { recursive: true });
+const jsonFile = path.resolve(quick ? 'bench/results/quick' : 'bench/results', `${stamp}.json`);
+writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(path.join(reportDir, 'chart.svg'), latencyChart(chartRows(report)));
+writeFileSync(path.join(reportDir, 'REPORT.md'), reportMarkdown(report, 'chart.svg'));
+process.stdout.write(`${resultsTable(report).join('\n')}\n\n`);
+for (const line of shortfalls(report)) process.stdout.write(`short of the mark: ${line}\n`);
+log(
+  `wrote ${path.relative('.', path.join(reportDir, 'REPORT.md'))}, ${path.relative('.', path.join(reportDir, 'chart.svg'))} and ${path.relative('.', jsonFile)}`,
+);
 
-function dashboardLines(report: DashboardReport): string[] {
-  const { typical, big } = report.merchants;
-  const merchantOf = (which: 'typical' | 'big') =>
-    which === 'typical'
-      ? `typical (${typical.id})`
-      : `${Math.round(big.orders / typical.orders)}× (${big.id})`;
-  const { fanOut } = report;
-  // Minor units to the currency's major ones: cents for USD, none for JPY or KRW.
-  const money = (minor: number) => {
-    const format = new Intl.NumberFormat('en-US', { style: 'currency', currency: fanOut.example.currency });
-    return format.format(minor / 10 ** (format.resolvedOptions().maximumFractionDigits ?? 2));
-  };
-  return [
-    '# dashboard: how is this merchant doing',
-    '',
-    `machine: ${machine}; ${where}`,
-    `data: ${report.dataset.merchants} merchants, ${report.dataset.products} products, ${report.dataset.customers} customers, ${report.dataset.orders} orders, ${report.dataset.orderItems} order items, ${report.dataset.reviews} reviews, generated (with the projections rebuilt) in ${fixed(report.dataset.seconds, 0)} s`,
-    `merchants measured: typical ${typical.id} (${typical.orders} orders, ${typical.orderItems} items, ${typical.reviews} reviews, ${typical.customers} customers); big ${big.id} (${big.orders} orders, ${big.orderItems} items, ${big.reviews} reviews, ${big.customers} customers)`,
-    '',
-    'Sequential requests, time in the server from Server-Timing `total` (a miss is forced with `Cache-Control: no-cache`):',
-    '',
-    '| design | merchant | cache | requests | SQL/req | p50 ms | p95 ms | max ms | client p50 ms | bytes |',
-    '|---|---|---|---|---|---|---|---|---|---|',
-    ...report.sequential.map(
-      (row) =>
-        `| ${row.design} | ${merchantOf(row.merchant)} | ${row.cache} | ${row.requests} | ${row.queries} | ${fixed(row.p50, 2)} | ${fixed(row.p95, 2)} | ${fixed(row.max, 2)} | ${fixed(row.clientP50, 2)} | ${row.bytes} |`,
-    ),
-    '',
-    `Under load (typical merchants in turn, ${report.load[0]?.connections ?? '-'} connections):`,
-    '',
-    '| design | connections | requests | req/s | p50 ms | p95 ms | p99 ms | SQL/req | cache hits | bytes/resp | errors |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
-    ...report.load.map(
-      (row) =>
-        `| ${row.design} | ${row.connections} | ${row.requests} | ${fixed(row.requestsPerSecond, 0)} | ${fixed(row.p50)} | ${fixed(row.p95)} | ${fixed(row.p99)} | ${fixed(row.queriesPerRequest, 2)} | ${row.cacheHitRatio === undefined ? '-' : `${fixed(row.cacheHitRatio * 100, 1)} %`} | ${fixed(row.bytesPerResponse, 0)} | ${row.errors + row.non2xx} |`,
-    ),
-    '',
-    `The write-up's single-JOIN product query for ${fanOut.merchant}: of its top ${fanOut.compared} products, ${fanOut.unitsDiffer} have wrong units and ${fanOut.revenueDiffer} wrong revenue, inflated ${fixed(fanOut.medianInflation, 1)}× (median) to ${fixed(fanOut.maxInflation, 1)}× (max); ${fanOut.notInTrueTop} of them are not in the true top ${fanOut.compared}.`,
-    `Its first product, "${fanOut.example.name}" (${fanOut.example.reviews} reviews): ${fanOut.example.joinedUnits} units and ${money(fanOut.example.joinedRevenue)} in revenue, where the truth is ${fanOut.example.trueUnits} units and ${money(fanOut.example.trueRevenue)}.`,
-    '',
-  ];
+const failures = budgetFailures(report.results);
+if (failures.length > 0) {
+  for (const failure of failures) process.stderr.write(`bench: FAILED ${failure}\n`);
+  process.exit(1);
 }
+log(`statement budgets held on every hotpath route; done in ${(report.seconds / 60).toFixed(1)} min`);

@@ -1,14 +1,13 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import http, { type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 
 /**
  * A local S3 for tests and the benchmark: s3rver 3.7.1, with the two things it needs to stand in for
- * S3 (see `shimS3rverDes` and `verifyPresignedSignatures`), and optionally a proxy in front that adds a
- * fixed delay to every request, standing in for the network a laptop lacks.
+ * S3 (see `shimS3rverDes` and `verifyPresignedSignatures`).
  */
 
 const require = createRequire(import.meta.url);
@@ -142,20 +141,28 @@ function verifyPresignedSignatures(): KoaMiddleware {
 }
 
 export interface LocalS3 {
-  /** s3rver itself. */
   endpoint: string;
-  /** The delaying proxy in front of it (the same as `endpoint` when no delay was asked for). */
-  delayedEndpoint: string;
-  /** A STORAGE_URL for the bucket, optionally with a key prefix, direct or through the delay. */
-  storageUrl(options?: { keyPrefix?: string; delayed?: boolean }): string;
+  port: number;
+  /** A STORAGE_URL for the bucket, optionally with a key prefix. */
+  storageUrl(options?: { keyPrefix?: string }): string;
   close(): Promise<void>;
+}
+
+/** A STORAGE_URL for a bucket of s3rver at `endpoint` (path-style, as s3rver needs). */
+export function s3rverStorageUrl(endpoint: string, bucket: string, keyPrefix = ''): string {
+  return `s3://${bucket}${keyPrefix ? `/${keyPrefix}` : ''}?endpoint=${endpoint}&region=us-east-1&forcePathStyle=true`;
 }
 
 /**
  * Starts s3rver with one bucket on a free port. While it runs, the AWS credentials in the environment
  * are s3rver's (the drivers read the standard chain) and s3rver's DES is shimmed; `close` restores both.
+ * Objects go to a temporary directory removed on close, or to `directory`, which is kept.
  */
-export async function startLocalS3(options: { bucket: string; delayMs?: number }): Promise<LocalS3> {
+export async function startLocalS3(options: {
+  bucket: string;
+  directory?: string;
+  port?: number;
+}): Promise<LocalS3> {
   const savedEnv: Record<string, string | undefined> = {};
   for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'])
     savedEnv[name] = process.env[name];
@@ -164,10 +171,10 @@ export async function startLocalS3(options: { bucket: string; delayMs?: number }
   delete process.env.AWS_SESSION_TOKEN;
   const restoreCrypto = shimS3rverDes();
 
-  const directory = mkdtempSync(path.join(os.tmpdir(), 'hotpath-s3rver-'));
+  const directory = options.directory ?? mkdtempSync(path.join(os.tmpdir(), 'hotpath-s3rver-'));
   const server = new S3rver({
     address: '127.0.0.1',
-    port: 0,
+    port: options.port ?? 0,
     silent: true,
     directory,
     configureBuckets: [{ name: options.bucket }],
@@ -175,23 +182,13 @@ export async function startLocalS3(options: { bucket: string; delayMs?: number }
   server.middleware.unshift(verifyPresignedSignatures());
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
-
-  const proxy = options.delayMs ? await delayingProxy(port, options.delayMs) : undefined;
-  const delayedEndpoint = proxy ? `http://127.0.0.1:${(proxy.address() as { port: number }).port}` : endpoint;
   return {
     endpoint,
-    delayedEndpoint,
-    storageUrl({ keyPrefix = '', delayed = false } = {}) {
-      const base = delayed ? delayedEndpoint : endpoint;
-      return `s3://${options.bucket}${keyPrefix ? `/${keyPrefix}` : ''}?endpoint=${base}&region=us-east-1&forcePathStyle=true`;
-    },
+    port,
+    storageUrl: ({ keyPrefix = '' } = {}) => s3rverStorageUrl(endpoint, options.bucket, keyPrefix),
     async close() {
-      if (proxy) {
-        proxy.closeAllConnections();
-        await new Promise((resolve) => proxy.close(resolve));
-      }
       await server.close();
-      rmSync(directory, { recursive: true, force: true });
+      if (!options.directory) rmSync(directory, { recursive: true, force: true });
       restoreCrypto();
       for (const [name, value] of Object.entries(savedEnv)) {
         if (value === undefined) delete process.env[name];
@@ -199,30 +196,4 @@ export async function startLocalS3(options: { bucket: string; delayMs?: number }
       }
     },
   };
-}
-
-/** Forwards every request to s3rver after a fixed delay, Host header unchanged, so signatures hold. */
-async function delayingProxy(targetPort: number, delayMs: number): Promise<http.Server> {
-  const proxy = http.createServer((request, response) => {
-    setTimeout(() => {
-      const upstream = http.request(
-        {
-          host: '127.0.0.1',
-          port: targetPort,
-          method: request.method,
-          path: request.url,
-          headers: request.headers,
-        },
-        (answer) => {
-          response.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(response);
-        },
-      );
-      upstream.on('error', () => response.destroy());
-      request.pipe(upstream);
-    }, delayMs);
-  });
-  proxy.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-  return proxy;
 }

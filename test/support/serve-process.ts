@@ -15,11 +15,12 @@ export interface ServeProcess {
 
 /**
  * `hotpath serve` in its own process, on a free port, once it says it is serving. `command` replaces
- * the CLI, e.g. with the benchmark's server entry.
+ * the CLI, e.g. with the benchmark's server entry, which prints `readyText` once listening.
  */
 export async function startServeProcess(
   env: NodeJS.ProcessEnv,
   command: string[] = [HOTPATH_BIN, 'serve'],
+  readyText = 'hotpath is serving',
 ): Promise<ServeProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, command, {
@@ -34,10 +35,10 @@ export async function startServeProcess(
     output += chunk;
   });
   const deadline = Date.now() + 90_000;
-  while (!output.includes('hotpath is serving')) {
+  while (!output.includes(readyText)) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`hotpath serve did not start:\n${output}`);
+      throw new Error(`${command.join(' ')} did not start:\n${output}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

@@ -27,8 +27,8 @@ const serverToday = () => new Date().toISOString().slice(0, 10);
  * the benchmark.
  *
  * - `/bench/v1/…`: every order of the merchant loaded into the app to sum it; per product one query for
- *   its reviews and one for its order items; per customer one query for their orders; low stock
- *   filtered in the app.
+ *   its reviews and one for its order items; per customer one query for their orders; per product one
+ *   more for its stock: the write-up's ~3,600 statements.
  * - `/bench/joined/…`: the write-up's five-query rewrite, whose product query joins reviews and order
  *   items to products in one GROUP BY. Each of a product's order items meets each of its reviews, so
  *   its units and revenue come out multiplied by its review count; the benchmark measures by how much.
@@ -39,7 +39,7 @@ export function baselineDashboardRoutes(db: AnyKysely): RoutesPlugin {
       '/bench/v1/merchants/:merchantId/dashboard',
       {
         schema: { hide: true, params: MerchantParams },
-        // Declared honestly: the N+1 is what this route is for (3,400 statements for a typical merchant).
+        // Declared honestly: the N+1 is what this route is for (3,600 statements for a typical merchant).
         config: { access: 'reader', queryBudget: 100_000 },
       },
       async (request) => {
@@ -102,6 +102,16 @@ export function baselineDashboardRoutes(db: AnyKysely): RoutesPlugin {
           });
         }
 
+        // The write-up's "low stock check, ~200": the stock of each product read again, one by one.
+        const lowStock = [];
+        for (const product of products) {
+          const stock = (
+            await sql<ProductRow>`SELECT * FROM products WHERE product_id = ${product.product_id}`.execute(db)
+          ).rows[0];
+          if (stock && stock.stock_quantity < stock.reorder_threshold)
+            lowStock.push({ name: stock.name, stock: stock.stock_quantity });
+        }
+
         return {
           merchant: merchant.name,
           total_revenue: orders.reduce((sum, order) => sum + order.total_minor, 0),
@@ -109,9 +119,7 @@ export function baselineDashboardRoutes(db: AnyKysely): RoutesPlugin {
           orders_today: ordersToday.length,
           products: productMetrics.sort((a, b) => b.revenue - a.revenue).slice(0, 20),
           top_customers: customerData.sort((a, b) => b.total_spent - a.total_spent).slice(0, 10),
-          low_stock_alerts: products
-            .filter((product) => product.stock_quantity < product.reorder_threshold)
-            .map((product) => ({ name: product.name, stock: product.stock_quantity })),
+          low_stock_alerts: lowStock,
         };
       },
     );

@@ -1,0 +1,324 @@
+import type { DashboardDataset, DashboardDetails } from '../dashboard/suite.ts';
+import type { DocumentsDataset, MaintenanceReport } from '../documents/suite.ts';
+import type { WorklistDataset, WorklistDetails } from '../worklist/suite.ts';
+import { formatMs, type LatencyComparison } from './chart.ts';
+import type { LoadStop } from './load.ts';
+import { type LatencyMetric, PUBLISHED } from './published.ts';
+import type { Comparison, ScenarioResult } from './scenario.ts';
+
+export interface RunReport {
+  command: string;
+  startedAt: string;
+  seconds: number;
+  quick: boolean;
+  machine: string;
+  postgres: string;
+  load: { connections: number; warmupSeconds: number; seconds: number; beforeRequests: number };
+  profiles: Array<{ name: string; description: string }>;
+  data: {
+    documents?: DocumentsDataset & { reused: boolean };
+    worklist?: WorklistDataset & { reused: boolean };
+    dashboard?: DashboardDataset & { reused: boolean };
+  };
+  results: ScenarioResult[];
+  details: { maintenance?: MaintenanceReport; worklist?: WorklistDetails; dashboard?: DashboardDetails };
+}
+
+const TITLES: Record<Comparison, string> = {
+  documents: 'documents · latest approved',
+  worklist: 'worklist · page of 20',
+  'dashboard-miss': 'dashboard · cache miss',
+  'dashboard-hit': 'dashboard · cache hit',
+  limit: 'limit of this machine',
+};
+const COMPARED: Comparison[] = ['documents', 'worklist', 'dashboard-miss', 'dashboard-hit'];
+const METRICS: LatencyMetric[] = ['mean', 'p50', 'p90', 'p95', 'p99'];
+
+const count = (value: number, digits = 2) =>
+  Number.isFinite(value) ? value.toLocaleString('en-US', { maximumFractionDigits: digits }) : '-';
+const ms = (value: number) => formatMs(value);
+const ratio = (value: number) => (Number.isFinite(value) ? `${count(value, value < 10 ? 1 : 0)}×` : '-');
+const failed = (row: ScenarioResult) => {
+  const statuses = Object.entries(row.failedStatuses).map(([status, times]) => `${times} × ${status}`);
+  if (row.errors > 0) statuses.push(`${row.errors} × no answer`);
+  return statuses.length ? statuses.join(', ') : '0';
+};
+const stopText = (stop: LoadStop) => ('seconds' in stop ? `${stop.seconds} s` : `${stop.requests} answers`);
+
+/** The rows measured at the run's concurrency; the one-connection rows are reported apart. */
+const loaded = (report: RunReport) =>
+  report.results.filter((row) => row.connections === report.load.connections);
+
+/** Latency without queueing: hotpath and the limit at one connection, on loopback. */
+export function unloadedTable(report: RunReport): string[] {
+  const rows = report.results.filter(
+    (row) => row.connections === 1 && report.load.connections !== 1 && row.role !== 'before',
+  );
+  if (rows.length === 0) return [];
+  return [
+    '| scenario | profile | design | answers | req/s | p50 | p95 | p99 | SQL/req | req/s ÷ limit |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((row) => {
+      const limit = limitOf(report.results, row);
+      const share =
+        limit && row.role !== 'limit'
+          ? `${count((100 * row.requestsPerSecond) / limit.requestsPerSecond, 0)} %`
+          : '';
+      return `| ${TITLES[row.comparison]} | ${row.profile} | ${row.design} | ${count(row.requests, 0)} | ${count(row.requestsPerSecond, 0)} | ${ms(row.p50)} | ${ms(row.p95)} | ${ms(row.p99)} | ${count(row.sqlPerRequest)} | ${share} |`;
+    }),
+  ];
+}
+
+/** The uncached V1 dashboard is the "before" of both the miss and the hit rows, as in the write-up. */
+export function beforeOf(results: ScenarioResult[], profile: string, comparison: Comparison) {
+  const source = comparison === 'dashboard-hit' ? 'dashboard-miss' : comparison;
+  return results.find((row) => row.profile === profile && row.comparison === source && row.role === 'before');
+}
+const hotpathOf = (results: ScenarioResult[], profile: string, comparison: Comparison) =>
+  results.find((row) => row.profile === profile && row.comparison === comparison && row.role === 'hotpath');
+
+/** The limit a route is held to: the bare primary-key lookup if it reads the database, else bare Fastify. */
+export function limitOf(results: ScenarioResult[], row: ScenarioResult) {
+  const limits = results.filter(
+    (candidate) =>
+      candidate.profile === row.profile &&
+      candidate.role === 'limit' &&
+      candidate.connections === row.connections,
+  );
+  return row.sqlPerRequest >= 0.5
+    ? limits.find((candidate) => candidate.route === '/rows/:id')
+    : limits.find((candidate) => candidate.route === '/hello');
+}
+
+export function chartRows(report: RunReport): LatencyComparison[] {
+  const rows: LatencyComparison[] = [];
+  for (const { name, description } of report.profiles) {
+    for (const comparison of COMPARED) {
+      const after = hotpathOf(loaded(report), name, comparison);
+      if (!after) continue;
+      const before = beforeOf(loaded(report), name, comparison);
+      rows.push({
+        scenario: TITLES[comparison],
+        profile: description.split(':')[0] ?? name,
+        before: before ? { label: 'before', p50: before.p50, p99: before.p99 } : undefined,
+        after: { label: 'hotpath', p50: after.p50, p99: after.p99 },
+      });
+    }
+  }
+  return rows;
+}
+
+/** Where hotpath fell short: of a write-up's "after" figure, or of half the machine's limit. */
+export function shortfalls(report: RunReport): string[] {
+  const lines: string[] = [];
+  for (const row of loaded(report).filter((candidate) => candidate.role === 'hotpath')) {
+    const published = PUBLISHED[row.comparison];
+    const where = `${TITLES[row.comparison]} (${row.profile})`;
+    for (const metric of METRICS) {
+      const theirs = published?.after.latency[metric];
+      if (theirs !== undefined && !(row[metric] < theirs)) {
+        lines.push(`${where}: ${metric} ${ms(row[metric])}, the write-up's after ${ms(theirs)}`);
+      }
+    }
+    const limit = limitOf(loaded(report), row);
+    if (limit && row.requestsPerSecond < limit.requestsPerSecond / 2) {
+      lines.push(
+        `${where}: ${count(row.requestsPerSecond, 0)} req/s, ${count((100 * row.requestsPerSecond) / limit.requestsPerSecond, 0)} % of the limit (${limit.design.replace('limit: ', '')}, ${count(limit.requestsPerSecond, 0)} req/s)`,
+      );
+    }
+  }
+  return lines;
+}
+
+/** What makes the run fail: a hotpath route over its statement budget or caught in an N+1, or errors. */
+export function budgetFailures(results: ScenarioResult[]): string[] {
+  const failures: string[] = [];
+  for (const row of results) {
+    const where = `${row.design} (${row.profile})`;
+    if (row.requests === 0) failures.push(`${where}: no answer in the measured interval`);
+    // A before design failing under load is a finding (reported), not a broken benchmark.
+    if (row.role === 'before') continue;
+    if (row.errors + row.non2xx > 0)
+      failures.push(`${where}: ${row.errors} errors, ${row.non2xx} non-2xx answers`);
+    if (row.budget === undefined) continue;
+    if (row.sqlPerRequest > row.budget)
+      failures.push(`${where}: ${count(row.sqlPerRequest)} statements a request, budget ${row.budget}`);
+    if (row.budgetViolations > 0)
+      failures.push(`${where}: hotpath's guard counted ${row.budgetViolations} budget or N+1 violations`);
+  }
+  return failures;
+}
+
+export function resultsTable(report: RunReport): string[] {
+  const lines = [
+    '| scenario | profile | design | answers | failed | req/s | mean | p50 | p90 | p95 | p99 | SQL/req | S3/req | FHIR/req | bytes/answer | before ÷ hotpath (p50) | write-up: before → after |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const { name } of report.profiles) {
+    for (const comparison of [...COMPARED, 'limit'] as Comparison[]) {
+      const rows = loaded(report).filter((row) => row.profile === name && row.comparison === comparison);
+      for (const row of rows) {
+        const before = beforeOf(loaded(report), name, comparison);
+        const published = PUBLISHED[comparison];
+        const paired = row.role === 'hotpath' && before ? ratio(before.p50 / row.p50) : '';
+        const writeUp =
+          row.role === 'limit' || !published
+            ? ''
+            : METRICS.filter(
+                (metric) => published[row.role === 'before' ? 'before' : 'after'].latency[metric],
+              )
+                .map((metric) => {
+                  const side = published[row.role === 'before' ? 'before' : 'after'].latency[metric]!;
+                  return `${metric} ${ms(side)}`;
+                })
+                .join(', ');
+        lines.push(
+          `| ${TITLES[comparison]} | ${name} | ${row.design} | ${count(row.requests, 0)} | ${failed(row)} | ${count(row.requestsPerSecond, row.requestsPerSecond < 10 ? 2 : 0)} | ${ms(row.mean)} | ${ms(row.p50)} | ${ms(row.p90)} | ${ms(row.p95)} | ${ms(row.p99)} | ${count(row.sqlPerRequest)} | ${count(row.storagePerRequest)} | ${count(row.externalPerRequest)} | ${count(row.bytesPerResponse, 0)} | ${paired} | ${writeUp} |`,
+        );
+      }
+    }
+  }
+  return lines;
+}
+
+export function reportMarkdown(report: RunReport, chartFile: string): string {
+  const { data, details } = report;
+  const lines: string[] = [
+    `# hotpath benchmark${report.quick ? ' (quick run: small data, loopback, short intervals)' : ''}`,
+    '',
+    `Made by \`${report.command}\` on ${report.startedAt}, in ${count(report.seconds / 60, 1)} min.`,
+    '',
+    `- Machine: ${report.machine}. The load generator (autocannon), the server under test, PostgreSQL and the stand-in services (s3rver, the development FHIR server, the delaying proxies, each in its own process) share it.`,
+    `- ${report.postgres}.`,
+    `- Load: ${report.load.connections} connections. hotpath and the limit: ${report.load.warmupSeconds} s of warm-up, then ${report.load.seconds} s measured. The before designs: the V1 worklist like hotpath; listing and the V1 dashboard take longer than an interval per answer, so they run until ${report.load.beforeRequests} answers arrive (all ${report.load.connections} connections busy, every answer counted, none cut off), without warm-up.`,
+    '- Requests are spread: every legacy document, every facility, every typical merchant in turn.',
+    ...report.profiles.map((profile) => `- Network profile ${profile.description}.`),
+    "- Counts per request come from the server under test: hotpath's own statement and storage counters (the before designs run inside hotpath, on its pool and accounting); FHIR requests are counted by the FHIR server as they arrive.",
+    '',
+    '## Data',
+    '',
+  ];
+  if (data.documents) {
+    const sizes = data.documents.sections.map((section) => section.keys);
+    lines.push(
+      `- documents: ${data.documents.sections.length} legacy sections on S3 holding ${count(Math.min(...sizes), 0)}–${count(Math.max(...sizes), 0)} sibling objects each (${count(data.documents.keys, 0)} objects, ${count(data.documents.legacyDocuments, 0)} documents), imported with \`import-bucket\` in ${count(data.documents.importSeconds, 1)} s; the registry holds ${count(data.documents.documents, 0)} documents and ${count(data.documents.versions, 0)} versions in all.${data.documents.reused ? ' Reused from an earlier run.' : ''}`,
+    );
+  }
+  if (data.worklist) {
+    lines.push(
+      `- worklist: ${count(data.worklist.facilityIds.length, 0)} facilities, ${count(data.worklist.patients, 0)} patients, ${count(data.worklist.requests, 0)} requests, ${count(data.worklist.attachments, 0)} attachments (generated in ${count(data.worklist.seconds, 0)} s); busiest facility ${data.worklist.busiest.id}, ${count(data.worklist.busiest.requests, 0)} requests.${data.worklist.reused ? ' Reused from an earlier run.' : ''}`,
+    );
+  }
+  if (data.dashboard) {
+    const { typical, big } = data.dashboard;
+    lines.push(
+      `- dashboard: ${count(data.dashboard.merchants, 0)} merchants, ${count(data.dashboard.products, 0)} products, ${count(data.dashboard.customers, 0)} customers, ${count(data.dashboard.orders, 0)} orders, ${count(data.dashboard.orderItems, 0)} order items, ${count(data.dashboard.reviews, 0)} reviews (generated in ${count(data.dashboard.seconds, 0)} s); a typical merchant has ${count(typical.orders, 0)} orders, ${count(typical.orderItems, 0)} items, ${count(typical.reviews, 0)} reviews, ${count(typical.customers, 0)} customers; ${big.id} has ${count(big.orders / typical.orders, 0)}× that history.${data.dashboard.reused ? ' Reused from an earlier run.' : ''}`,
+    );
+  }
+  lines.push(
+    '',
+    '## Before vs hotpath',
+    '',
+    ...resultsTable(report),
+    '',
+    `![p50 and p99, before vs hotpath, log scale](${chartFile})`,
+    '',
+  );
+
+  lines.push("## Against the write-ups' published figures and the machine's limit", '');
+  for (const row of loaded(report).filter((candidate) => candidate.role === 'hotpath')) {
+    const published = PUBLISHED[row.comparison];
+    const limit = limitOf(loaded(report), row);
+    const against = METRICS.filter((metric) => published?.after.latency[metric] !== undefined).map(
+      (metric) => `${metric} ${ms(row[metric])} vs ${ms(published!.after.latency[metric]!)}`,
+    );
+    lines.push(
+      `- ${TITLES[row.comparison]} (${row.profile}): ${against.join(', ')}${published ? ` (${published.source}: ${published.what})` : ''}; ${count(row.requestsPerSecond, 0)} req/s = ${limit ? `${count((100 * row.requestsPerSecond) / limit.requestsPerSecond, 0)} % of ${limit.design.replace('limit: ', '')} (${count(limit.requestsPerSecond, 0)} req/s)` : 'no limit measured'}.`,
+    );
+  }
+  const short = shortfalls(report);
+  lines.push(
+    '',
+    short.length === 0
+      ? 'hotpath beat every published "after" figure and reached at least half of the machine\'s limit on every route.'
+      : 'Where hotpath did not beat the write-up\'s "after" figure or reach half of the machine\'s limit:',
+    ...short.map((line) => `- ${line}`),
+    '',
+    ...(unloadedTable(report).length
+      ? [
+          '## One connection: latency without queueing',
+          '',
+          `At ${report.load.connections} closed-loop connections a request waits behind the others: by Little's law p50 is about connections ÷ throughput, whatever the route. One connection shows what a single request costs.`,
+          '',
+          ...unloadedTable(report),
+          '',
+        ]
+      : []),
+    '## Statement budgets',
+    '',
+    ...report.results
+      .filter((row) => row.budget !== undefined)
+      .map(
+        (row) =>
+          `- ${row.design} (${row.profile}): ${count(row.sqlPerRequest)} statements a request, budget ${row.budget}, ${row.budgetViolations} violations counted by hotpath's guard.`,
+      ),
+    '',
+  );
+
+  if (details.worklist) {
+    const { statementsPerPage, detail, plans } = details.worklist;
+    lines.push(
+      '## Worklist details (loopback)',
+      '',
+      '| design | limit | SQL statements | FHIR requests | body bytes |',
+      '|---|---|---|---|---|',
+      ...statementsPerPage.map(
+        (row) =>
+          `| ${row.design} | ${row.limit} | ${row.queries} | ${row.external} | ${count(row.bytes, 0)} |`,
+      ),
+      '',
+      `Detail page of an unmatched request: ${detail.cold.queries} statements and ${detail.cold.external} FHIR request cold; ${detail.warm.queries} statements and ${detail.warm.external} FHIR requests warm (cache ${detail.warm.cache}).`,
+      '',
+      ...plans.flatMap((plan) => [
+        `- ${plan.label}: ${count(plan.executionMs ?? Number.NaN, 2)} ms`,
+        '```',
+        plan.planText,
+        '```',
+      ]),
+      '',
+    );
+  }
+  if (details.dashboard) {
+    const { sequential, fanOut } = details.dashboard;
+    lines.push(
+      '## Dashboard details (loopback, one request at a time, time in the server)',
+      '',
+      '| merchant | cache | requests | SQL/req | p50 | p95 | body bytes |',
+      '|---|---|---|---|---|---|---|',
+      ...sequential.map(
+        (row) =>
+          `| ${row.merchant} | ${row.cache} | ${row.requests} | ${row.queries} | ${ms(row.p50)} | ${ms(row.p95)} | ${count(row.bytes, 0)} |`,
+      ),
+      '',
+      `The write-up's single-JOIN product query for ${fanOut.merchant}: of its top ${fanOut.compared} products, ${fanOut.unitsDiffer} have wrong units and ${fanOut.revenueDiffer} wrong revenue, inflated ${count(fanOut.medianInflation, 1)}× (median) to ${count(fanOut.maxInflation, 1)}× (max); ${fanOut.notInTrueTop} do not belong in the true top ${fanOut.compared}.`,
+      '',
+    );
+  }
+  if (details.maintenance) {
+    const { backfill, reconcile } = details.maintenance;
+    lines.push(
+      '## Documents maintenance (loopback, file-system store)',
+      '',
+      `- backfill: ${count(backfill.versions, 0)} versions of ${count(backfill.documents, 0)} documents in ${count(backfill.seconds, 2)} s = ${count(backfill.versions / backfill.seconds, 0)} versions/s; rerun ${count(backfill.rerunSeconds, 2)} s, ${backfill.rerunChanged} rows changed.`,
+      `- reconcile: ${count(reconcile.documents, 0)} documents in ${count(reconcile.seconds, 2)} s, ${reconcile.mismatches} mismatches, ${count(reconcile.storageRequests, 0)} storage requests.`,
+      '',
+    );
+  }
+  lines.push(
+    '## Measured how',
+    '',
+    `Every scenario: ${stopText({ seconds: report.load.seconds })} (hotpath, limit, V1 worklist) or ${stopText({ requests: report.load.beforeRequests })} (listing, V1 dashboard) at ${report.load.connections} connections. Percentiles are exact, over every answer's response time as autocannon saw it. "bytes/answer" is on the wire, headers included. The raw figures of this run are in the JSON file beside this report.`,
+    '',
+  );
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,53 @@
+import path from 'node:path';
+import { type ServeProcess, startServeProcess } from '../../test/support/serve-process.ts';
+import { onCleanup } from './processes.ts';
+
+export const BENCH_TOKEN_SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
+/** Every server under test gets the same pool, as production would configure it. */
+export const BENCH_POOL_MAX = 20;
+
+const ENTRIES = {
+  hotpath: { command: undefined, ready: 'hotpath is serving' },
+  baselines: {
+    command: ['--import', 'tsx', path.resolve('bench/baselines/server.ts')],
+    ready: 'hotpath is serving',
+  },
+  limit: {
+    command: ['--import', 'tsx', path.resolve('bench/baselines/limit-server.ts')],
+    ready: 'limit server listening',
+  },
+} as const;
+
+/**
+ * A server under test in its own process, apart from the load generator: `hotpath serve`, hotpath with
+ * the write-ups' before designs mounted, or the bare limit server. Stopped on Ctrl-C too.
+ */
+export async function startBenchServer(
+  label: string,
+  env: Record<string, string>,
+  entry: keyof typeof ENTRIES = 'hotpath',
+): Promise<ServeProcess> {
+  const { command, ready } = ENTRIES[entry];
+  const server = await startServeProcess(
+    {
+      ...process.env,
+      LOG_LEVEL: 'error',
+      HOTPATH_TOKEN_SECRET: BENCH_TOKEN_SECRET,
+      DB_POOL_MAX: String(BENCH_POOL_MAX),
+      HOTPATH_INTEGRATION_WORKER: 'false',
+      // The cache's in-process tier only, as the embedded default runs: the same in every run.
+      REDIS_URL: '',
+      ...env,
+    },
+    command ? [...command] : undefined,
+    ready,
+  );
+  const stop = onCleanup(`server ${label}`, () => server.stop());
+  return {
+    ...server,
+    stop: async () => {
+      await stop();
+      return server.child.exitCode;
+    },
+  };
+}
