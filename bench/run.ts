@@ -205,7 +205,7 @@ try {
   const postgres = await benchPostgres();
   onCleanup('PostgreSQL', () => postgres.release());
   report.postgres = postgres.description;
-  const prepare = { fresh: values.fresh, log };
+  const prepare = { fresh: values.fresh, log, namespace: quick ? 'quick_' : '' };
   const documents = suites.has('documents')
     ? await prepareDocuments(postgres, sizes.documents, prepare)
     : undefined;

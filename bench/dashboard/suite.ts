@@ -7,7 +7,7 @@ import { migrateToLatest } from '../../src/platform/db/migrations.ts';
 import { parseServerTiming } from '../../src/platform/http/server-timing.ts';
 import { phasedProgress } from '../../src/platform/progress.ts';
 import type { NetworkProfile } from '../support/network.ts';
-import { type BenchPostgres, reusableDataset } from '../support/postgres.ts';
+import { type BenchPostgres, type DatasetOptions, reusableDataset } from '../support/postgres.ts';
 import {
   hotpathCounters,
   type LoadSettings,
@@ -49,11 +49,7 @@ export interface DashboardDataset {
   big: MerchantSize;
 }
 
-export function prepareDashboard(
-  postgres: BenchPostgres,
-  sizes: DashboardSizes,
-  options: { fresh: boolean; log: (line: string) => void },
-) {
+export function prepareDashboard(postgres: BenchPostgres, sizes: DashboardSizes, options: DatasetOptions) {
   return reusableDataset<DashboardDataset>(
     postgres,
     'dashboard',

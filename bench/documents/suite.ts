@@ -20,7 +20,13 @@ import { parseS3Url, S3ObjectStore } from '../../src/platform/storage/s3-store.t
 import { UrlSigner } from '../../src/platform/storage/url-signing.ts';
 import { ACCESS_KEY_ID, SECRET_ACCESS_KEY, s3rverStorageUrl } from '../../test/support/local-s3.ts';
 import type { NetworkProfile } from '../support/network.ts';
-import { adminQuery, BENCH_DATA_DIR, type BenchPostgres, reusableDataset } from '../support/postgres.ts';
+import {
+  adminQuery,
+  BENCH_DATA_DIR,
+  type BenchPostgres,
+  type DatasetOptions,
+  reusableDataset,
+} from '../support/postgres.ts';
 import { startService } from '../support/processes.ts';
 import {
   hotpathCounters,
@@ -73,7 +79,7 @@ const logicalIdOf = (section: number, document: number) => `s${section + 1}-doc-
 export async function prepareDocuments(
   postgres: BenchPostgres,
   sizes: DocumentsSizes,
-  options: { fresh: boolean; log: (line: string) => void },
+  options: DatasetOptions,
 ) {
   const dataset = await reusableDataset<DocumentsDataset>(
     postgres,

@@ -1,5 +1,5 @@
 import type { NetworkProfile } from '../support/network.ts';
-import { adminQuery, type BenchPostgres, reusableDataset } from '../support/postgres.ts';
+import { adminQuery, type BenchPostgres, type DatasetOptions, reusableDataset } from '../support/postgres.ts';
 import {
   type LoadSettings,
   measureScenario,
@@ -11,10 +11,7 @@ import { startBenchServer } from '../support/servers.ts';
 const ROWS = 100_000;
 
 /** The limit server's table: rows of a typical width, looked up by primary key. */
-export function prepareLimit(
-  postgres: BenchPostgres,
-  options: { fresh: boolean; log: (line: string) => void },
-) {
+export function prepareLimit(postgres: BenchPostgres, options: DatasetOptions) {
   return reusableDataset(
     postgres,
     'limit',

@@ -41,12 +41,16 @@ const deadline = new BigInt64Array(workerData, 8, 1);
 for (;;) {
   const seen = Atomics.load(generation, 0);
   const due = Atomics.load(deadline, 0);
+  if (due === 0n) {
+    Atomics.wait(generation, 0, seen);
+    continue;
+  }
   const remainingMs = Number(due - process.hrtime.bigint()) / 1e6;
-  if (due !== 0n && remainingMs > 0) {
+  if (remainingMs > 0) {
     Atomics.wait(generation, 0, seen, remainingMs);
   } else {
-    if (due !== 0n) parentPort.postMessage(null);
-    // Sleep until the main thread publishes the next deadline.
+    parentPort.postMessage(null);
+    // The main thread answers by publishing the next deadline.
     Atomics.wait(generation, 0, seen);
   }
 }

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { localSecrets } from '../../src/platform/data-dir.ts';
 import { attachEmbeddedPostgres } from '../../src/platform/db/embedded.ts';
+import { adminQuery, withDatabase } from '../../test/support/postgres-server.ts';
+
+export { adminQuery };
 
 export interface BenchPostgres {
   /** A URL with the right to create and drop databases. */
@@ -36,6 +38,13 @@ export async function benchPostgres(): Promise<BenchPostgres> {
   };
 }
 
+export interface DatasetOptions {
+  fresh: boolean;
+  log: (line: string) => void;
+  /** Kept apart: a quick run's small data sets never replace a full run's (`quick_`). */
+  namespace?: string;
+}
+
 export interface ReusableDataset<Summary> {
   url: string;
   database: string;
@@ -48,16 +57,15 @@ export interface ReusableDataset<Summary> {
  * A database holding one suite's generated data, named by a fingerprint of the generator's parameters
  * and the schema's migrations: the same parameters find the same database and skip generation. A
  * dataset counts only once `generate` has finished and its summary is recorded, so an interrupted
- * run starts over. Datasets of the same suite with other parameters are dropped: they are big.
+ * run starts over. Datasets of the same suite and namespace with other parameters are dropped: they are
+ * big.
  */
 export async function reusableDataset<Summary>(
   server: BenchPostgres,
   suite: string,
   parameters: unknown,
   generate: (url: string, database: string) => Promise<Summary>,
-  options: {
-    fresh: boolean;
-    log: (line: string) => void;
+  options: DatasetOptions & {
     /** Whether what the dataset keeps outside the database (objects in S3) is still there. */
     intact?: (database: string) => boolean;
     /** Removes what the dataset keeps outside the database. */
@@ -68,12 +76,13 @@ export async function reusableDataset<Summary>(
     .update(JSON.stringify({ parameters, migrations: migrationNames() }))
     .digest('hex')
     .slice(0, 10);
-  const database = `hotpath_bench_${suite}_${fingerprint}`;
+  const family = `hotpath_bench_${options.namespace ?? ''}${suite}`;
+  const database = `${family}_${fingerprint}`;
   const url = server.databaseUrl(database);
   const existing = await adminQuery<{ datname: string }>(
     server.adminUrl,
     'SELECT datname FROM pg_database WHERE datname LIKE $1',
-    [`hotpath_bench_${suite}\\_%`],
+    [`${family}\\_%`],
   );
   for (const { datname } of existing) {
     if (datname !== database || options.fresh) {
@@ -129,24 +138,4 @@ function migrationNames(): string[] {
           .update(readFileSync(path.resolve('migrations', name)))
           .digest('hex')}`,
     );
-}
-
-export function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
-}
-
-export async function adminQuery<Row extends object = Record<string, unknown>>(
-  url: string,
-  statement: string,
-  values: unknown[] = [],
-): Promise<Row[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<Row>(statement, values)).rows;
-  } finally {
-    await client.end();
-  }
 }

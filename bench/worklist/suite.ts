@@ -9,7 +9,7 @@ import { parseServerTiming } from '../../src/platform/http/server-timing.ts';
 import { phasedProgress } from '../../src/platform/progress.ts';
 import { explainStatements } from '../../test/support/plans.ts';
 import type { NetworkProfile } from '../support/network.ts';
-import { adminQuery, type BenchPostgres, reusableDataset } from '../support/postgres.ts';
+import { adminQuery, type BenchPostgres, type DatasetOptions, reusableDataset } from '../support/postgres.ts';
 import {
   hotpathCounters,
   type LoadSettings,
@@ -36,11 +36,7 @@ export interface WorklistDataset {
 /** Replaced by each profile's FHIR address before it runs: the data set outlives any one server's port. */
 const UNSET_FHIR = 'http://127.0.0.1:9/fhir';
 
-export function prepareWorklist(
-  postgres: BenchPostgres,
-  sizes: WorklistSizes,
-  options: { fresh: boolean; log: (line: string) => void },
-) {
+export function prepareWorklist(postgres: BenchPostgres, sizes: WorklistSizes, options: DatasetOptions) {
   return reusableDataset<WorklistDataset>(
     postgres,
     'worklist',

@@ -76,25 +76,50 @@ describe('the delay proxy', () => {
       await withProxy(server, roundTripMs, async (proxy) => {
         const sent = randomBytes(2 * 1024 * 1024);
         const client = await connect(proxy.port);
-        // Not reading until everything is written fills every buffer on the way, so the proxy must
-        // pause and resume both directions.
-        client.pause();
+        const received = read(client, sent.length);
         for (let offset = 0; offset < sent.length; ) {
-          const size = 1 + Math.floor(Math.random() * 32 * 1024);
+          const size = 1 + Math.floor(Math.random() * 16 * 1024);
           client.write(sent.subarray(offset, offset + size));
           offset += size;
         }
-        client.end();
-        await new Promise((resolve) => setTimeout(resolve, 50));
-        const chunks: Buffer[] = [];
-        client.on('data', (chunk: Buffer) => chunks.push(chunk));
-        client.resume();
-        await once(client, 'end');
-        expect(Buffer.concat(chunks).equals(sent)).toBe(true);
+        expect((await received).equals(sent)).toBe(true);
+        client.destroy();
       });
       await server.close();
     },
   );
+
+  it('stops reading from the server while the client does not read, and resumes when it does', async () => {
+    let written = 0;
+    const chunk = Buffer.alloc(64 * 1024);
+    const server = await startServer((socket) => {
+      socket.on('error', () => {});
+      const writeUntilFull = () => {
+        do written += chunk.length;
+        while (socket.write(chunk));
+      };
+      socket.on('drain', writeUntilFull);
+      writeUntilFull();
+    });
+    await withProxy(server, 1, async (proxy) => {
+      const client = await connect(proxy.port);
+      client.pause();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Socket buffers on the way hold a few MB; a proxy that kept reading would take hundreds.
+      const writtenWhileStalled = written;
+      expect(writtenWhileStalled).toBeLessThan(64 * 1024 * 1024);
+      let received = 0;
+      client.on('data', (data: Buffer) => {
+        received += data.length;
+      });
+      client.resume();
+      await expect
+        .poll(() => received, { timeout: 3000 })
+        .toBeGreaterThan(writtenWhileStalled + 16 * 1024 * 1024);
+      client.destroy();
+    });
+    await server.close();
+  });
 
   it('adds one round trip of 40 ms to a request and its response', async () => {
     const server = await startServer();
@@ -148,14 +173,18 @@ describe('the delay proxy', () => {
     await server.close();
   });
 
-  it('resets the client when the server resets its socket', async () => {
-    const server = await startServer((socket) => socket.resetAndDestroy());
-    await withProxy(server, 2, async (proxy) => {
-      const client = await connect(proxy.port);
-      const [error] = await once(client, 'error');
-      expect((error as NodeJS.ErrnoException).code).toBe('ECONNRESET');
-    });
-    await server.close();
+  it('resets the client when the server resets its socket or refuses the connection', async () => {
+    const resetting = await startServer((socket) => socket.resetAndDestroy());
+    const refusing = await startServer();
+    await refusing.close();
+    for (const server of [resetting, refusing]) {
+      await withProxy(server, 2, async (proxy) => {
+        const client = await connect(proxy.port);
+        const [error] = await once(client, 'error');
+        expect((error as NodeJS.ErrnoException).code).toBe('ECONNRESET');
+      });
+    }
+    await resetting.close();
   });
 
   it('counts connections and bytes, and closes while connections are open', async () => {

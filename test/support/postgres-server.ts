@@ -37,11 +37,16 @@ export function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-export async function adminQuery(url: string, statement: string): Promise<void> {
+/** One statement on a connection of its own (CREATE/DROP DATABASE cannot run in a pool's transaction). */
+export async function adminQuery<Row extends object = Record<string, unknown>>(
+  url: string,
+  statement: string,
+  values: unknown[] = [],
+): Promise<Row[]> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(statement);
+    return (await client.query<Row>(statement, values)).rows;
   } finally {
     await client.end();
   }
