@@ -101,7 +101,7 @@ const adminHeaders = () => ({
 export async function measureDashboard(input: {
   dataset: DashboardDataset & { url: string };
   network: NetworkProfile;
-  settings: { hotpath: LoadSettings[]; before: LoadSettings };
+  settings: { hotpath: LoadSettings[]; before: LoadSettings[] };
   log: (line: string) => void;
 }): Promise<ScenarioResult[]> {
   const { dataset, network } = input;

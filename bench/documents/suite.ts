@@ -191,7 +191,7 @@ async function writeLegacySections(
 export async function measureDocuments(input: {
   dataset: DocumentsDataset & { url: string };
   network: NetworkProfile;
-  settings: { hotpath: LoadSettings[]; before: LoadSettings };
+  settings: { hotpath: LoadSettings[]; before: LoadSettings[] };
   log: (line: string) => void;
 }): Promise<ScenarioResult[]> {
   const { dataset, network } = input;

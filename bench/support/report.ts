@@ -49,22 +49,21 @@ const stopText = (stop: LoadStop) => ('seconds' in stop ? `${stop.seconds} s` : 
 const loaded = (report: RunReport) =>
   report.results.filter((row) => row.connections === report.load.connections);
 
-/** Latency without queueing: hotpath and the limit at one connection, on loopback. */
+/** Latency without queueing: every design at one connection, on loopback. */
 export function unloadedTable(report: RunReport): string[] {
-  const rows = report.results.filter(
-    (row) => row.connections === 1 && report.load.connections !== 1 && row.role !== 'before',
-  );
+  const rows = report.results.filter((row) => row.connections === 1 && report.load.connections !== 1);
   if (rows.length === 0) return [];
   return [
-    '| scenario | profile | design | answers | req/s | p50 | p95 | p99 | SQL/req | req/s ÷ limit |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| scenario | profile | design | answers | req/s | mean | p50 | p95 | p99 | SQL/req | before ÷ hotpath (p50) | req/s ÷ limit |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((row) => {
       const limit = limitOf(report.results, row);
       const share =
-        limit && row.role !== 'limit'
+        limit && row.role === 'hotpath'
           ? `${count((100 * row.requestsPerSecond) / limit.requestsPerSecond, 0)} %`
           : '';
-      return `| ${TITLES[row.comparison]} | ${row.profile} | ${row.design} | ${count(row.requests, 0)} | ${count(row.requestsPerSecond, 0)} | ${ms(row.p50)} | ${ms(row.p95)} | ${ms(row.p99)} | ${count(row.sqlPerRequest)} | ${share} |`;
+      const before = row.role === 'hotpath' ? beforeOf(rows, row.profile, row.comparison) : undefined;
+      return `| ${TITLES[row.comparison]} | ${row.profile} | ${row.design} | ${count(row.requests, 0)} | ${count(row.requestsPerSecond, 0)} | ${ms(row.mean)} | ${ms(row.p50)} | ${ms(row.p95)} | ${ms(row.p99)} | ${count(row.sqlPerRequest)} | ${before ? ratio(before.p50 / row.p50) : ''} | ${share} |`;
     }),
   ];
 }
@@ -190,7 +189,7 @@ export function reportMarkdown(report: RunReport, chartFile: string): string {
     '',
     `- Machine: ${report.machine}. The load generator (autocannon), the server under test, PostgreSQL and the stand-in services (s3rver, the development FHIR server, the delaying proxies, each in its own process) share it.`,
     `- ${report.postgres}.`,
-    `- Load: ${report.load.connections} connections. hotpath and the limit: ${report.load.warmupSeconds} s of warm-up, then ${report.load.seconds} s measured. The before designs: the V1 worklist like hotpath; listing and the V1 dashboard take longer than an interval per answer, so they run until ${report.load.beforeRequests} answers arrive (all ${report.load.connections} connections busy, every answer counted, none cut off), without warm-up.`,
+    `- Load: ${report.load.connections} connections. hotpath and the limit: ${report.load.warmupSeconds} s of warm-up, then ${report.load.seconds} s measured. The before designs take seconds an answer under this load, so each runs until ${report.load.beforeRequests} answers arrive (all ${report.load.connections} connections busy, every answer counted, none cut off), without warm-up. On loopback every design is also measured at one connection (hotpath and the limit: a short interval; the before designs: 20 answers after 2).`,
     '- Requests are spread: every legacy document, every facility, every typical merchant in turn.',
     ...report.profiles.map((profile) => `- Network profile ${profile.description}.`),
     "- Counts per request come from the server under test: hotpath's own statement and storage counters (the before designs run inside hotpath, on its pool and accounting); FHIR requests are counted by the FHIR server as they arrive.",
@@ -248,7 +247,7 @@ export function reportMarkdown(report: RunReport, chartFile: string): string {
       ? [
           '## One connection: latency without queueing',
           '',
-          `At ${report.load.connections} closed-loop connections a request waits behind the others: by Little's law p50 is about connections ÷ throughput, whatever the route. One connection shows what a single request costs.`,
+          `At ${report.load.connections} closed-loop connections a request waits behind the others: by Little's law p50 is about connections ÷ throughput, whatever the route. One connection shows what a single request costs, and is the fairer match for the write-ups' production figures.`,
           '',
           ...unloadedTable(report),
           '',
@@ -260,7 +259,7 @@ export function reportMarkdown(report: RunReport, chartFile: string): string {
       .filter((row) => row.budget !== undefined)
       .map(
         (row) =>
-          `- ${row.design} (${row.profile}): ${count(row.sqlPerRequest)} statements a request, budget ${row.budget}, ${row.budgetViolations} violations counted by hotpath's guard.`,
+          `- ${row.design} (${row.profile}, ${row.connections} conn.): ${count(row.sqlPerRequest)} statements a request, budget ${row.budget}, ${row.budgetViolations} violations counted by hotpath's guard.`,
       ),
     '',
   );
@@ -317,7 +316,7 @@ export function reportMarkdown(report: RunReport, chartFile: string): string {
   lines.push(
     '## Measured how',
     '',
-    `Every scenario: ${stopText({ seconds: report.load.seconds })} (hotpath, limit, V1 worklist) or ${stopText({ requests: report.load.beforeRequests })} (listing, V1 dashboard) at ${report.load.connections} connections. Percentiles are exact, over every answer's response time as autocannon saw it. "bytes/answer" is on the wire, headers included. The raw figures of this run are in the JSON file beside this report.`,
+    `Every scenario: ${stopText({ seconds: report.load.seconds })} (hotpath, limit) or ${stopText({ requests: report.load.beforeRequests })} (the before designs) at ${report.load.connections} connections. Percentiles are exact, over every answer's response time as autocannon saw it. "bytes/answer" is on the wire, headers included. The raw figures of this run are in the JSON file beside this report.`,
     '',
   );
   return `${lines.join('\n')}\n`;

@@ -90,7 +90,7 @@ export async function measureWorklist(input: {
   dataset: WorklistDataset & { url: string };
   network: NetworkProfile;
   fhirDirect: string;
-  settings: { hotpath: LoadSettings[]; before: LoadSettings };
+  settings: { hotpath: LoadSettings[]; before: LoadSettings[] };
   log: (line: string) => void;
 }): Promise<ScenarioResult[]> {
   const { dataset, network } = input;

@@ -43,6 +43,21 @@ describe('bearer tokens', () => {
     expect(() => authority.verify(token)).toThrow(/expired/);
   });
 
+  it('remembers a verified token but still refuses it once it has expired', () => {
+    const remembering = new TokenAuthority('a-secret-that-is-long-enough-0123456789ab', 2);
+    const issuedAt = new Date(Date.now() - 30_000);
+    const token = remembering.issue({ subject: 's', role: 'reader', expiresInSeconds: 60, now: issuedAt });
+    const first = remembering.verify(token);
+    expect(remembering.verify(token)).toBe(first);
+    expect(() => remembering.verify(token, Date.now() + 31_000)).toThrow(/expired/);
+    for (const subject of ['a', 'b', 'c']) {
+      expect(remembering.verify(remembering.issue({ subject, role: 'author' })).subject).toBe(subject);
+    }
+    const [prefix, , signature] = token.split('.');
+    const forged = Buffer.from(JSON.stringify({ sub: 's', role: 'admin', iat: 1 })).toString('base64url');
+    expect(() => remembering.verify(`${prefix}.${forged}.${signature}`)).toThrow(/signature/);
+  });
+
   it('orders roles reader < author < approver < admin', () => {
     expect(roleAtLeast('admin', 'approver')).toBe(true);
     expect(roleAtLeast('approver', 'author')).toBe(true);

@@ -38,7 +38,17 @@ export class TokenError extends Error {}
 export class TokenAuthority {
   private readonly key: Buffer;
 
-  constructor(secret: string) {
+  /**
+   * Tokens already verified. A token's signature and claims never change, so a known token costs a map
+   * lookup and an expiry check instead of an HMAC and a JSON parse: under load, verification was a tenth
+   * of a cached read's time. Bounded: emptied when full.
+   */
+  private readonly verified = new Map<string, Principal>();
+
+  constructor(
+    secret: string,
+    private readonly maxVerified = 10_000,
+  ) {
     this.key = createHmac('sha256', secret).update('hotpath/bearer-token').digest();
   }
 
@@ -64,6 +74,19 @@ export class TokenAuthority {
   }
 
   verify(token: string, now = Date.now()): Principal {
+    const known = this.verified.get(token);
+    if (known) {
+      if (known.expiresAt !== undefined && known.expiresAt.getTime() <= now)
+        throw new TokenError('token has expired');
+      return known;
+    }
+    const principal = this.verifyAfresh(token, now);
+    if (this.verified.size >= this.maxVerified) this.verified.clear();
+    this.verified.set(token, principal);
+    return principal;
+  }
+
+  private verifyAfresh(token: string, now: number): Principal {
     if (!token.startsWith(PREFIX)) throw new TokenError('not a hotpath token');
     const [body, signature, extra] = token.slice(PREFIX.length).split('.');
     if (!body || !signature || extra !== undefined) throw new TokenError('malformed token');

@@ -24,6 +24,7 @@ import {
   type ObjectStore,
   type StoredObject,
 } from './object-store.ts';
+import { SignedUrlCache } from './signed-url-cache.ts';
 
 export interface S3Location {
   bucket: string;
@@ -59,6 +60,7 @@ export function parseS3Url(storageUrl: string): S3Location {
 export class S3ObjectStore implements ObjectStore {
   readonly kind = 's3' as const;
   private readonly client: S3Client;
+  private readonly signedUrls = new SignedUrlCache();
   private presignSetup:
     | Promise<{ presigner: S3RequestPresigner; endpoint: URL; signingRegion: string; signingService: string }>
     | undefined;
@@ -166,6 +168,10 @@ export class S3ObjectStore implements ObjectStore {
 
   async downloadUrl(key: string, options: DownloadUrlOptions): Promise<DownloadUrl> {
     assertValidKey(key);
+    return this.signedUrls.get(key, options, () => this.presign(key, options));
+  }
+
+  private async presign(key: string, options: DownloadUrlOptions): Promise<DownloadUrl> {
     // X-Amz-Date carries whole seconds, so sign at the whole second: the `expiresAt` returned is then
     // when the URL really stops working, never later, like the file-system store's.
     const signedAt = new Date(Math.floor(options.signedAt.getTime() / 1000) * 1000);
