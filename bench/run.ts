@@ -319,7 +319,10 @@ mkdirSync(reportDir, { recursive: true });
 const jsonFile = path.resolve(quick ? 'bench/results/quick' : 'bench/results', `${stamp}.json`);
 writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
 writeFileSync(path.join(reportDir, 'chart.svg'), latencyChart(chartRows(report)));
-writeFileSync(path.join(reportDir, 'REPORT.md'), reportMarkdown(report, 'chart.svg'));
+writeFileSync(
+  path.join(reportDir, 'REPORT.md'),
+  reportMarkdown(report, { chart: 'chart.svg', json: path.relative(reportDir, jsonFile) }),
+);
 process.stdout.write(`${resultsTable(report).join('\n')}\n\n`);
 for (const line of shortfalls(report)) process.stdout.write(`short of the mark: ${line}\n`);
 log(

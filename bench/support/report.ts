@@ -180,7 +180,7 @@ export function resultsTable(report: RunReport): string[] {
   return lines;
 }
 
-export function reportMarkdown(report: RunReport, chartFile: string): string {
+export function reportMarkdown(report: RunReport, files: { chart: string; json: string }): string {
   const { data, details } = report;
   const lines: string[] = [
     `# hotpath benchmark${report.quick ? ' (quick run: small data, loopback, short intervals)' : ''}`,
@@ -220,7 +220,7 @@ export function reportMarkdown(report: RunReport, chartFile: string): string {
     '',
     ...resultsTable(report),
     '',
-    `![p50 and p99, before vs hotpath, log scale](${chartFile})`,
+    `![p50 and p99, before vs hotpath, log scale](${files.chart})`,
     '',
   );
 
@@ -316,7 +316,7 @@ export function reportMarkdown(report: RunReport, chartFile: string): string {
   lines.push(
     '## Measured how',
     '',
-    `Every scenario: ${stopText({ seconds: report.load.seconds })} (hotpath, limit) or ${stopText({ requests: report.load.beforeRequests })} (the before designs) at ${report.load.connections} connections. Percentiles are exact, over every answer's response time as autocannon saw it. "bytes/answer" is on the wire, headers included. The raw figures of this run are in the JSON file beside this report.`,
+    `Every scenario: ${stopText({ seconds: report.load.seconds })} (hotpath, limit) or ${stopText({ requests: report.load.beforeRequests })} (the before designs) at ${report.load.connections} connections. Percentiles are exact, over every answer's response time as autocannon saw it. "bytes/answer" is on the wire, headers included. The raw figures of this run: [${files.json}](${files.json}).`,
     '',
   );
   return `${lines.join('\n')}\n`;

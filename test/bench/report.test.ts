@@ -133,12 +133,13 @@ describe('benchmark report', () => {
   it('writes the command, the machine, the chart and the one-connection rows into the report', () => {
     const markdown = reportMarkdown(
       report([row({}), row({ connections: 1, p50: 0.5, design: 'one connection' }), limitRow, helloRow]),
-      'chart.svg',
+      { chart: 'chart.svg', json: 'results/run.json' },
     );
     expect(markdown).toContain('Made by `npm run bench`');
     expect(markdown).toContain('2 × test cpu');
     expect(markdown).toContain('![p50 and p99, before vs hotpath, log scale](chart.svg)');
     expect(markdown).toContain('## One connection: latency without queueing');
     expect(markdown).toContain('| one connection |');
+    expect(markdown).toContain('[results/run.json](results/run.json)');
   });
 });
