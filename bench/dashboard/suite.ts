@@ -1,13 +1,15 @@
 import { sql } from 'kysely';
-import { loadConfig } from '../../src/config.ts';
 import { generateDashboardDataset } from '../../src/modules/dashboard/operations/dataset.ts';
-import { TokenAuthority } from '../../src/platform/auth/tokens.ts';
-import { type AnyKysely, openDatabase } from '../../src/platform/db/database.ts';
-import { migrateToLatest } from '../../src/platform/db/migrations.ts';
-import { parseServerTiming } from '../../src/platform/http/server-timing.ts';
+import type { AnyKysely } from '../../src/platform/db/database.ts';
+import { parseServerTiming, serverTimingCount } from '../../src/platform/http/server-timing.ts';
 import { phasedProgress } from '../../src/platform/progress.ts';
 import type { NetworkProfile } from '../support/network.ts';
-import { type BenchPostgres, type DatasetOptions, reusableDataset } from '../support/postgres.ts';
+import {
+  type BenchPostgres,
+  type DatasetOptions,
+  openBenchDatabase,
+  reusableDataset,
+} from '../support/postgres.ts';
 import {
   hotpathCounters,
   type LoadSettings,
@@ -15,7 +17,7 @@ import {
   nothingCounted,
   type ScenarioResult,
 } from '../support/scenario.ts';
-import { BENCH_TOKEN_SECRET, startBenchServer } from '../support/servers.ts';
+import { benchAuthorization, startBenchServer } from '../support/servers.ts';
 
 export interface DashboardSizes {
   merchants: number;
@@ -55,9 +57,8 @@ export function prepareDashboard(postgres: BenchPostgres, sizes: DashboardSizes,
     'dashboard',
     sizes,
     async (url) => {
-      const db = await openDatabase(loadConfig({ DATABASE_URL: url }), { applicationName: 'hotpath-bench' });
+      const db = await openBenchDatabase(url, { migrate: true });
       try {
-        await migrateToLatest(db.db);
         const generated = await generateDashboardDataset(db.db, {
           ...sizes,
           days: 365,
@@ -88,11 +89,6 @@ export function prepareDashboard(postgres: BenchPostgres, sizes: DashboardSizes,
 }
 
 const HOTPATH_ROUTE = '/v1/merchants/:merchantId/dashboard';
-const adminHeaders = () => ({
-  // An admin sees every merchant, so one token serves the load test's many merchants.
-  authorization: `Bearer ${new TokenAuthority(BENCH_TOKEN_SECRET).issue({ subject: 'bench', role: 'admin' })}`,
-});
-
 /**
  * Every typical merchant in turn under load: hotpath with every request a miss (`Cache-Control:
  * no-cache` recomputes), hotpath cached, and the write-up's V1 (bench/baselines/dashboard.ts), uncached
@@ -111,7 +107,7 @@ export async function measureDashboard(input: {
     'baselines',
   );
   try {
-    const headers = adminHeaders();
+    const headers = benchAuthorization('admin');
     const results: ScenarioResult[] = [];
     for (const [comparison, role, design, prefix, extraHeaders, settings] of [
       [
@@ -177,12 +173,10 @@ export async function dashboardDetails(input: {
   requests: number;
 }): Promise<DashboardDetails> {
   const { dataset } = input;
-  const db = await openDatabase(loadConfig({ DATABASE_URL: dataset.url }), {
-    applicationName: 'hotpath-bench',
-  });
+  const db = await openBenchDatabase(dataset.url, { migrate: false });
   const server = await startBenchServer('dashboard details', { DATABASE_URL: dataset.url }, 'baselines');
   try {
-    const headers = adminHeaders();
+    const headers = benchAuthorization('admin');
     const url = (id: string) => `${server.baseUrl}/v1/merchants/${id}/dashboard`;
     for (const { id } of [dataset.typical, dataset.big])
       await sequentialRequests(url(id), { ...headers, 'cache-control': 'no-cache' }, 20);
@@ -250,7 +244,7 @@ async function sequentialRequests(
       throw new Error(`${target}: expected cache ${expectedCache}, Server-Timing says ${cache}`);
     }
     times.push(timing.total?.dur ?? Number.NaN);
-    queries.add(Number(/^\d+/.exec(timing.db?.desc ?? '')?.[0] ?? Number.NaN));
+    queries.add(serverTimingCount(timing, 'db'));
     bytes = body.byteLength;
   }
   if (queries.size !== 1)

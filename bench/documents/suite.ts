@@ -3,15 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { sql } from 'kysely';
-import { loadConfig } from '../../src/config.ts';
 import { legacyKey, legacySectionPrefix } from '../../src/modules/documents/legacy-layout.ts';
 import { backfillRegistry } from '../../src/modules/documents/operations/backfill.ts';
 import { importBucket } from '../../src/modules/documents/operations/import-bucket.ts';
 import { reconcileRegistry } from '../../src/modules/documents/operations/reconcile.ts';
-import { TokenAuthority } from '../../src/platform/auth/tokens.ts';
 import { inParallel } from '../../src/platform/concurrency.ts';
-import { type AnyKysely, openDatabase } from '../../src/platform/db/database.ts';
-import { migrateToLatest } from '../../src/platform/db/migrations.ts';
+import type { AnyKysely } from '../../src/platform/db/database.ts';
 import { progress } from '../../src/platform/progress.ts';
 import { RequestLedger, withLedger } from '../../src/platform/request-ledger.ts';
 import { FileSystemObjectStore } from '../../src/platform/storage/filesystem-store.ts';
@@ -25,6 +22,7 @@ import {
   BENCH_DATA_DIR,
   type BenchPostgres,
   type DatasetOptions,
+  openBenchDatabase,
   reusableDataset,
 } from '../support/postgres.ts';
 import { startService } from '../support/processes.ts';
@@ -34,7 +32,7 @@ import {
   measureScenario,
   type ScenarioResult,
 } from '../support/scenario.ts';
-import { BENCH_TOKEN_SECRET, startBenchServer } from '../support/servers.ts';
+import { BENCH_TOKEN_SECRET, benchAuthorization, startBenchServer } from '../support/servers.ts';
 import { generateDocumentsDataset } from './dataset.ts';
 
 export interface DocumentsSizes {
@@ -92,9 +90,8 @@ export async function prepareDocuments(
       process.env.AWS_ACCESS_KEY_ID = ACCESS_KEY_ID;
       process.env.AWS_SECRET_ACCESS_KEY = SECRET_ACCESS_KEY;
       const s3 = await startDocumentsS3(database);
-      const db = await openDatabase(loadConfig({ DATABASE_URL: url }), { applicationName: 'hotpath-bench' });
+      const db = await openBenchDatabase(url, { migrate: true });
       try {
-        await migrateToLatest(db.db);
         options.log(
           `documents: ${sizes.history.documents * sizes.history.versionsPerDocument} versions of history`,
         );
@@ -195,8 +192,7 @@ export async function measureDocuments(input: {
   log: (line: string) => void;
 }): Promise<ScenarioResult[]> {
   const { dataset, network } = input;
-  const token = new TokenAuthority(BENCH_TOKEN_SECRET).issue({ subject: 'bench', role: 'reader' });
-  const headers = { authorization: `Bearer ${token}` };
+  const headers = benchAuthorization('reader');
   // Interleaved across sections, so consecutive requests ask for sections of different sizes.
   const paths: string[] = [];
   const longest = Math.max(...dataset.sections.map((section) => section.documents));
@@ -272,11 +268,8 @@ export async function documentsMaintenance(
   await adminQuery(postgres.adminUrl, `DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
   await adminQuery(postgres.adminUrl, `CREATE DATABASE ${database}`);
   const objectsDir = mkdtempSync(path.join(os.tmpdir(), 'hotpath-bench-objects-'));
-  const db = await openDatabase(loadConfig({ DATABASE_URL: postgres.databaseUrl(database) }), {
-    applicationName: 'hotpath-bench',
-  });
+  const db = await openBenchDatabase(postgres.databaseUrl(database), { migrate: true });
   try {
-    await migrateToLatest(db.db);
     log(
       `backfill and reconcile: ${shape.documents * shape.versionsPerDocument} versions of ${shape.documents} documents`,
     );

@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { loadConfig } from '../../src/config.ts';
 import { localSecrets } from '../../src/platform/data-dir.ts';
+import { type Database, openDatabase } from '../../src/platform/db/database.ts';
 import { attachEmbeddedPostgres } from '../../src/platform/db/embedded.ts';
+import { migrateToLatest } from '../../src/platform/db/migrations.ts';
 import { adminQuery, withDatabase } from '../../test/support/postgres-server.ts';
 
 export { adminQuery };
@@ -138,4 +141,13 @@ function migrationNames(): string[] {
           .update(readFileSync(path.resolve('migrations', name)))
           .digest('hex')}`,
     );
+}
+
+/** A pool on one of the benchmark's databases, migrated first when it is being filled. */
+export async function openBenchDatabase(url: string, options: { migrate: boolean }): Promise<Database> {
+  const database = await openDatabase(loadConfig({ DATABASE_URL: url }), {
+    applicationName: 'hotpath-bench',
+  });
+  if (options.migrate) await migrateToLatest(database.db);
+  return database;
 }

@@ -1,8 +1,15 @@
 import path from 'node:path';
+import { type Role, TokenAuthority } from '../../src/platform/auth/tokens.ts';
 import { type ServeProcess, startServeProcess } from '../../test/support/serve-process.ts';
 import { onCleanup } from './processes.ts';
 
 export const BENCH_TOKEN_SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';
+/** Headers carrying a bench token; an admin sees every facility and merchant, so one token serves a whole run. */
+export function benchAuthorization(role: Role): Record<string, string> {
+  const token = new TokenAuthority(BENCH_TOKEN_SECRET).issue({ subject: 'bench', role });
+  return { authorization: `Bearer ${token}` };
+}
+
 /** Every server under test gets the same pool, as production would configure it. */
 export const BENCH_POOL_MAX = 20;
 

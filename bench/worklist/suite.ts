@@ -1,22 +1,25 @@
 import { sql } from 'kysely';
-import { loadConfig } from '../../src/config.ts';
 import { generateWorklistDataset } from '../../src/modules/worklist/operations/dataset.ts';
 import { worklistPage } from '../../src/modules/worklist/queries.ts';
-import { TokenAuthority } from '../../src/platform/auth/tokens.ts';
-import { type AnyKysely, openDatabase } from '../../src/platform/db/database.ts';
-import { migrateToLatest } from '../../src/platform/db/migrations.ts';
-import { parseServerTiming } from '../../src/platform/http/server-timing.ts';
+import type { AnyKysely } from '../../src/platform/db/database.ts';
+import { parseServerTiming, serverTimingCount } from '../../src/platform/http/server-timing.ts';
 import { phasedProgress } from '../../src/platform/progress.ts';
 import { explainStatements } from '../../test/support/plans.ts';
 import type { NetworkProfile } from '../support/network.ts';
-import { adminQuery, type BenchPostgres, type DatasetOptions, reusableDataset } from '../support/postgres.ts';
+import {
+  adminQuery,
+  type BenchPostgres,
+  type DatasetOptions,
+  openBenchDatabase,
+  reusableDataset,
+} from '../support/postgres.ts';
 import {
   hotpathCounters,
   type LoadSettings,
   measureScenario,
   type ScenarioResult,
 } from '../support/scenario.ts';
-import { BENCH_TOKEN_SECRET, startBenchServer } from '../support/servers.ts';
+import { benchAuthorization, startBenchServer } from '../support/servers.ts';
 
 export interface WorklistSizes {
   facilities: number;
@@ -42,9 +45,8 @@ export function prepareWorklist(postgres: BenchPostgres, sizes: WorklistSizes, o
     'worklist',
     sizes,
     async (url) => {
-      const db = await openDatabase(loadConfig({ DATABASE_URL: url }), { applicationName: 'hotpath-bench' });
+      const db = await openBenchDatabase(url, { migrate: true });
       try {
-        await migrateToLatest(db.db);
         const generated = await generateWorklistDataset(db.db, {
           ...sizes,
           days: 365,
@@ -101,7 +103,7 @@ export async function measureWorklist(input: {
     'baselines',
   );
   try {
-    const headers = { authorization: `Bearer ${adminToken()}` };
+    const headers = benchAuthorization('admin');
     const external = fhirRequestCount(input.fhirDirect);
     const results: ScenarioResult[] = [];
     for (const [role, design, route, pathOf, settings] of [
@@ -136,8 +138,6 @@ export async function measureWorklist(input: {
 const v2Page = (facilityId: string, limit: number) => `/v2/worklist?facilityId=${facilityId}&limit=${limit}`;
 const v1Page = (facilityId: string, limit: number) =>
   `/bench/v1/worklist?facilityId=${facilityId}&perPage=${limit}`;
-/** An admin sees every facility, so one token serves the load test's many facilities. */
-const adminToken = () => new TokenAuthority(BENCH_TOKEN_SECRET).issue({ subject: 'bench', role: 'admin' });
 
 export interface PlanReport {
   label: string;
@@ -170,12 +170,10 @@ export async function worklistDetails(input: {
 }): Promise<WorklistDetails> {
   const { dataset } = input;
   await adminQuery(dataset.url, 'UPDATE facilities SET fhir_base_url = $1', [input.fhirDirect]);
-  const db = await openDatabase(loadConfig({ DATABASE_URL: dataset.url }), {
-    applicationName: 'hotpath-bench',
-  });
+  const db = await openBenchDatabase(dataset.url, { migrate: false });
   const server = await startBenchServer('worklist details', { DATABASE_URL: dataset.url }, 'baselines');
   try {
-    const headers = { authorization: `Bearer ${adminToken()}` };
+    const headers = benchAuthorization('admin');
     const external = fhirRequestCount(input.fhirDirect);
     const statementsPerPage: WorklistDetails['statementsPerPage'] = [];
     for (const [design, pathOf] of [
@@ -191,7 +189,7 @@ export async function worklistDetails(input: {
         statementsPerPage.push({
           design,
           limit,
-          queries: timingCount(response, 'db'),
+          queries: serverTimingCount(timingOf(response), 'db'),
           external: (await external()) - externalBefore,
           bytes: body.byteLength,
         });
@@ -208,10 +206,7 @@ export async function worklistDetails(input: {
   }
 }
 
-const timingCount = (response: Response, name: string) => {
-  const timing = parseServerTiming(response.headers.get('server-timing') ?? '');
-  return Number(/^\d+/.exec(timing[name]?.desc ?? '')?.[0] ?? Number.NaN);
-};
+const timingOf = (response: Response) => parseServerTiming(response.headers.get('server-timing') ?? '');
 
 /** The worklist statement's plan and time for the busiest facility: first page, a deep page, filters. */
 async function worklistPlans(db: AnyKysely, facilityId: string): Promise<PlanReport[]> {
@@ -251,10 +246,10 @@ async function detailCosts(
   const cost = async () => {
     const response = await fetch(`${baseUrl}/v2/worklist/${rows[0]?.request_id}`, { headers });
     await response.arrayBuffer();
-    const timing = parseServerTiming(response.headers.get('server-timing') ?? '');
+    const timing = timingOf(response);
     return {
-      queries: timingCount(response, 'db'),
-      external: timingCount(response, 'ext'),
+      queries: serverTimingCount(timing, 'db'),
+      external: serverTimingCount(timing, 'ext'),
       cache: timing.cache?.desc ?? 'none',
     };
   };

@@ -8,7 +8,7 @@ import { buildApp, openRuntime, type Runtime } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import type { Role } from '../../src/platform/auth/tokens.ts';
 import { freePort } from '../../src/platform/free-port.ts';
-import { parseServerTiming } from '../../src/platform/http/server-timing.ts';
+import { parseServerTiming, serverTimingCount } from '../../src/platform/http/server-timing.ts';
 import type { ObjectStore } from '../../src/platform/storage/object-store.ts';
 import { adminQuery, withDatabase } from './postgres-server.ts';
 
@@ -80,8 +80,11 @@ export async function createTestContext(
 /** Statement, storage and external request counts from a response's Server-Timing header. */
 export function costOf(headers: Record<string, unknown>): { queries: number; storage: number; ext: number } {
   const timing = parseServerTiming(String(headers['server-timing'] ?? ''));
-  const count = (name: string) => Number(/^(\d+)/.exec(timing[name]?.desc ?? '')?.[1] ?? Number.NaN);
-  return { queries: count('db'), storage: count('storage'), ext: count('ext') };
+  return {
+    queries: serverTimingCount(timing, 'db'),
+    storage: serverTimingCount(timing, 'storage'),
+    ext: serverTimingCount(timing, 'ext'),
+  };
 }
 
 export { freePort };

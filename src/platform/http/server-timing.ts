@@ -37,3 +37,8 @@ export function parseServerTiming(
   }
   return parsed;
 }
+
+/** The count an entry's description starts with ("3 queries" → 3), NaN when it has none. */
+export function serverTimingCount(timing: Record<string, { desc?: string }>, name: string): number {
+  return Number(/^(\d+)/.exec(timing[name]?.desc ?? '')?.[1] ?? Number.NaN);
+}
