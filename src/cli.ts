@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import closeWithGrace from 'close-with-grace';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { buildApp, openRuntime, type Runtime, startWorkers, tokenSecretOf } from './app.ts';
@@ -23,6 +24,7 @@ import { generateLargeWorklist } from './modules/worklist/operations/generate.ts
 import { ROLES, type Role, TokenAuthority } from './platform/auth/tokens.ts';
 import { migrateToLatest } from './platform/db/migrations.ts';
 
+const manifest = createRequire(import.meta.url)('../package.json') as { version: string };
 const say = (message: string) => process.stderr.write(`${message}\n`);
 
 /** Opens what a command needs, runs it, and always closes (releasing the embedded database). */
@@ -43,6 +45,7 @@ const positiveInteger = (value: string) => {
 
 const program = new Command('hotpath')
   .description('Read-heavy APIs served fast, with the measurements to prove it')
+  .version(`hotpath ${manifest.version} on Node.js ${process.version}`)
   .showHelpAfterError();
 
 program
@@ -335,7 +338,9 @@ function demoFhirPort(config: Config): number {
 function printWelcome(config: Config, tokens: TokenAuthority, demoFhirUrl: string | undefined): void {
   const base = config.publicUrl;
   const reader = tokens.issue({ subject: 'demo-reader', role: 'reader', expiresInSeconds: 24 * 3600 });
-  say(`\nhotpath is serving ${base}  (API docs: ${base}/docs, metrics: ${base}/metrics)`);
+  say(
+    `\nhotpath is serving ${base} on Node.js ${process.version}  (API docs: ${base}/docs, metrics: ${base}/metrics)`,
+  );
   say(`a reader token for the next 24 h:\n  export TOKEN=${reader}`);
   if (demoFhirUrl) {
     const clinician = tokens.issue({

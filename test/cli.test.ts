@@ -43,6 +43,12 @@ describe('hotpath CLI on the embedded default', { timeout: 240_000 }, () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
+  it('says in its banner and its metrics which Node.js serves', async () => {
+    expect(server.output()).toContain(`hotpath is serving ${baseUrl} on Node.js ${process.version}`);
+    const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
+    expect(metrics).toContain(`nodejs_version_info{version="${process.version}"`);
+  });
+
   it('mints a token alone on stdout', async () => {
     const { stdout } = await hotpath('token', 'create', '--role', 'reader', '--subject', 'cli-test');
     expect(stdout).toMatch(/^hp1\.[\w-]+\.[\w-]+\n$/);

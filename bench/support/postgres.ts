@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../src/config.ts';
 import { localSecrets } from '../../src/platform/data-dir.ts';
 import { type Database, openDatabase } from '../../src/platform/db/database.ts';
-import { attachEmbeddedPostgres } from '../../src/platform/db/embedded.ts';
+import { attachEmbeddedPostgres, ClusterVersionError } from '../../src/platform/db/embedded.ts';
 import { migrateToLatest } from '../../src/platform/db/migrations.ts';
 import { adminQuery, withDatabase } from '../../test/support/postgres-server.ts';
 
@@ -28,9 +28,7 @@ export const BENCH_DATA_DIR = path.resolve('.hotpath/bench');
  */
 export async function benchPostgres(): Promise<BenchPostgres> {
   const given = process.env.BENCH_DATABASE_URL;
-  const embedded = given
-    ? undefined
-    : await attachEmbeddedPostgres(BENCH_DATA_DIR, localSecrets(BENCH_DATA_DIR).embeddedDbPassword);
+  const embedded = given ? undefined : await attachBenchCluster();
   const adminUrl = given ?? embedded!.url;
   const version = await adminQuery<{ server_version: string }>(adminUrl, 'SHOW server_version');
   return {
@@ -39,6 +37,25 @@ export async function benchPostgres(): Promise<BenchPostgres> {
     databaseUrl: (database) => withDatabase(adminUrl, database),
     release: async () => embedded?.release(),
   };
+}
+
+/**
+ * The benchmark's embedded cluster. What it keeps is regenerated on demand, so a cluster left by another
+ * PostgreSQL major (an older hotpath) is removed and started afresh, saying so.
+ */
+async function attachBenchCluster() {
+  const attach = () =>
+    attachEmbeddedPostgres(BENCH_DATA_DIR, localSecrets(BENCH_DATA_DIR).embeddedDbPassword);
+  try {
+    return await attach();
+  } catch (error) {
+    if (!(error instanceof ClusterVersionError)) throw error;
+    process.stderr.write(
+      `the benchmark's data sets in ${error.clusterDir} were made by PostgreSQL ${error.clusterMajor}; removing them to generate them again on PostgreSQL ${error.binariesMajor}\n`,
+    );
+    rmSync(error.clusterDir, { recursive: true, force: true });
+    return attach();
+  }
 }
 
 export interface DatasetOptions {

@@ -50,6 +50,7 @@ export async function attachEmbeddedPostgres(
     }
     let running = runningPort(clusterDir);
     if (running === undefined) {
+      await assertSameMajor(clusterDir);
       running = await freePort();
       log(`starting embedded PostgreSQL on 127.0.0.1:${running}`);
       await pgCtl([
@@ -103,6 +104,30 @@ function runningPort(clusterDir: string): number | undefined {
   const pid = Number(lines[0]);
   const port = Number(lines[3]);
   return isAlive(pid) && Number.isInteger(port) && port > 0 ? port : undefined;
+}
+
+/** A cluster written by another PostgreSQL major cannot be started by these binaries. */
+export class ClusterVersionError extends Error {
+  constructor(
+    readonly clusterDir: string,
+    readonly clusterMajor: string,
+    readonly binariesMajor: string,
+  ) {
+    super(
+      `the embedded database in ${clusterDir} was written by PostgreSQL ${clusterMajor} and this hotpath ships PostgreSQL ${binariesMajor}: ` +
+        `upgrade it with pg_upgrade, or move the directory aside to start with an empty database (\`npm start\` loads the demo again)`,
+    );
+  }
+}
+
+async function assertSameMajor(clusterDir: string): Promise<void> {
+  const clusterMajor = readFileSync(path.join(clusterDir, 'PG_VERSION'), 'utf8').trim();
+  const { pg_ctl } = await binaries();
+  const { stdout } = await run(pg_ctl, ['--version']);
+  const binariesMajor = /\(PostgreSQL\) (\d+)/.exec(stdout)?.[1];
+  if (binariesMajor && binariesMajor !== clusterMajor) {
+    throw new ClusterVersionError(clusterDir, clusterMajor, binariesMajor);
+  }
 }
 
 async function ensureDatabase(port: number, password: string): Promise<void> {
