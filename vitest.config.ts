@@ -8,8 +8,10 @@ export default defineConfig({
     pool: 'forks',
     // Each file gets its own database cloned from a migrated template, so files run in parallel.
     maxWorkers: 3,
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
+    // Generous: a test must pass on a machine three times slower than this one, under a second suite.
+    // Nothing waits for a fixed time; these bounds only stop a test that hangs.
+    testTimeout: 300_000,
+    hookTimeout: 600_000,
     env: { LOG_LEVEL: 'silent' },
   },
 });

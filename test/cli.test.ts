@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HOTPATH_BIN, type ServeProcess, startServeProcess } from '../testkit/serve-process.ts';
 import { costOf } from './support/harness.ts';
-import { HOTPATH_BIN, type ServeProcess, startServeProcess } from './support/serve-process.ts';
 
 const run = promisify(execFile);
 
@@ -15,14 +15,14 @@ const run = promisify(execFile);
  */
 // Real processes doing real work (the demo loads all three modules' data): on a two-core machine shared
 // with the rest of the suite that takes longer than a unit test may.
-describe('hotpath CLI on the embedded default', { timeout: 240_000 }, () => {
+describe('hotpath CLI on the embedded default', { timeout: 900_000 }, () => {
   let dataDir: string;
   let env: NodeJS.ProcessEnv;
   let server: ServeProcess;
   let baseUrl: string;
 
   const hotpath = (...args: string[]) =>
-    run(process.execPath, [HOTPATH_BIN, ...args], { env, timeout: 120_000 });
+    run(process.execPath, [HOTPATH_BIN, ...args], { env, timeout: 300_000 });
   const clusterPid = () => {
     const pidFile = path.join(dataDir, 'pg', 'postmaster.pid');
     return existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').split('\n')[0]) : undefined;
@@ -97,7 +97,7 @@ describe('hotpath CLI on the embedded default', { timeout: 240_000 }, () => {
     async () => {
       const migrated = await run(process.execPath, [HOTPATH_BIN, 'migrate'], {
         env: { ...env, REDIS_URL: process.env.REDIS_URL },
-        timeout: 60_000,
+        timeout: 300_000,
       });
       expect(migrated.stderr).toContain('migrations are up to date');
     },

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HOTPATH_BIN } from './support/serve-process.ts';
+import { HOTPATH_BIN } from '../testkit/serve-process.ts';
 
 const run = promisify(execFile);
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'hotpath-runtime-'));

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { sql } from 'kysely';
 import { legacyKey, legacySectionPrefix } from '../../src/modules/documents/legacy-layout.ts';
 import { backfillRegistry } from '../../src/modules/documents/operations/backfill.ts';
+import { generateDocumentsDataset } from '../../src/modules/documents/operations/dataset.ts';
 import { importBucket } from '../../src/modules/documents/operations/import-bucket.ts';
 import { reconcileRegistry } from '../../src/modules/documents/operations/reconcile.ts';
 import { inParallel } from '../../src/platform/concurrency.ts';
@@ -15,7 +16,7 @@ import { FileSystemObjectStore } from '../../src/platform/storage/filesystem-sto
 import type { ObjectStore } from '../../src/platform/storage/object-store.ts';
 import { parseS3Url, S3ObjectStore } from '../../src/platform/storage/s3-store.ts';
 import { UrlSigner } from '../../src/platform/storage/url-signing.ts';
-import { ACCESS_KEY_ID, SECRET_ACCESS_KEY, s3rverStorageUrl } from '../../test/support/local-s3.ts';
+import { ACCESS_KEY_ID, SECRET_ACCESS_KEY, s3rverStorageUrl } from '../../testkit/local-s3.ts';
 import type { NetworkProfile } from '../support/network.ts';
 import {
   adminQuery,
@@ -33,7 +34,6 @@ import {
   type ScenarioResult,
 } from '../support/scenario.ts';
 import { BENCH_TOKEN_SECRET, benchAuthorization, startBenchServer } from '../support/servers.ts';
-import { generateDocumentsDataset } from './dataset.ts';
 
 export interface DocumentsSizes {
   /** Sibling keys under each legacy section's prefix on S3: the listing path lists them all. */

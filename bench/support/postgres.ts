@@ -6,7 +6,7 @@ import { localSecrets } from '../../src/platform/data-dir.ts';
 import { type Database, openDatabase } from '../../src/platform/db/database.ts';
 import { attachEmbeddedPostgres, ClusterVersionError } from '../../src/platform/db/embedded.ts';
 import { migrateToLatest } from '../../src/platform/db/migrations.ts';
-import { adminQuery, withDatabase } from '../../test/support/postgres-server.ts';
+import { adminQuery, withDatabase } from '../../testkit/postgres-server.ts';
 
 export { adminQuery };
 

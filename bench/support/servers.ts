@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { type Role, TokenAuthority } from '../../src/platform/auth/tokens.ts';
-import { type ServeProcess, startServeProcess } from '../../test/support/serve-process.ts';
+import { type ServeProcess, startServeProcess } from '../../testkit/serve-process.ts';
 import { onCleanup } from './processes.ts';
 
 export const BENCH_TOKEN_SECRET = 'bench-secret-0123456789abcdef0123456789abcdef';

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { startFhirDevServer } from '../../src/modules/worklist/fhir/dev-server.ts';
-import { startLocalS3 } from '../../test/support/local-s3.ts';
+import { startLocalS3 } from '../../testkit/local-s3.ts';
 import { startDelayProxy } from './delay-proxy.ts';
 
 /**

@@ -4,7 +4,7 @@ import { worklistPage } from '../../src/modules/worklist/queries.ts';
 import type { AnyKysely } from '../../src/platform/db/database.ts';
 import { parseServerTiming, serverTimingCount } from '../../src/platform/http/server-timing.ts';
 import { phasedProgress } from '../../src/platform/progress.ts';
-import { explainStatements } from '../../test/support/plans.ts';
+import { explainStatements } from '../../testkit/plans.ts';
 import type { NetworkProfile } from '../support/network.ts';
 import {
   adminQuery,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { type BenchPostgres, reusableDataset } from '../../bench/support/postgres.ts';
-import { adminQuery, withDatabase } from '../support/postgres-server.ts';
+import { adminQuery, withDatabase } from '../../testkit/postgres-server.ts';
 
 const adminUrl = inject('databaseAdminUrl');
 const server: BenchPostgres = {

@@ -104,7 +104,12 @@ describe('the delay proxy', () => {
     await withProxy(server, 1, async (proxy) => {
       const client = await connect(proxy.port);
       client.pause();
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Until the server's writes stall: its sends stop growing over several polls in a row.
+      for (let unchanged = 0, last = -1; unchanged < 5 && written < 64 * 1024 * 1024; ) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        unchanged = written === last ? unchanged + 1 : 0;
+        last = written;
+      }
       // Socket buffers on the way hold a few MB; a proxy that kept reading would take hundreds.
       const writtenWhileStalled = written;
       expect(writtenWhileStalled).toBeLessThan(64 * 1024 * 1024);
@@ -114,7 +119,7 @@ describe('the delay proxy', () => {
       });
       client.resume();
       await expect
-        .poll(() => received, { timeout: 3000 })
+        .poll(() => received, { timeout: 60_000 })
         .toBeGreaterThan(writtenWhileStalled + 16 * 1024 * 1024);
       client.destroy();
     });

@@ -374,7 +374,7 @@ describe('time to live', () => {
       expect(cached.headers['server-timing']).toContain('cache;desc="hit"');
       expect(cached.json().merchant.name).toBe('Shop ttl-shop');
       await expect
-        .poll(async () => (await get()).json().merchant.name, { timeout: 5_000, interval: 100 })
+        .poll(async () => (await get()).json().merchant.name, { timeout: 120_000, interval: 100 })
         .toBe('Renamed in SQL');
     } finally {
       await short.close();

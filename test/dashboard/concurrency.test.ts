@@ -94,7 +94,7 @@ async function expectProjectionsEqualRebuild(merchantId: string) {
 
 /** Waits until a statement with this name comment is blocked on a lock in the test database, or `done()`. */
 async function waitForLockWait(statement: string, done: () => boolean = () => false): Promise<void> {
-  for (let attempt = 0; attempt < 500 && !done(); attempt++) {
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline && !done(); ) {
     const { rows } = await sql<{ waiting: number }>`
       SELECT count(*)::int AS waiting FROM pg_stat_activity
       WHERE datname = current_database() AND wait_event_type = 'Lock'

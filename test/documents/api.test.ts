@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateDocumentsDataset } from '../../bench/documents/dataset.ts';
+import { generateDocumentsDataset } from '../../src/modules/documents/operations/dataset.ts';
 import { putDocument, transition, uploadVersion } from '../support/documents.ts';
 import { costOf, createTestContext, type TestContext } from '../support/harness.ts';
 

@@ -55,7 +55,7 @@ async function shadowReads(outcome: 'agree' | 'disagree' | 'skipped' | 'error'):
 /** Waits (briefly, polling) for the shadow comparison a response started after it was sent. */
 async function expectShadowReads(outcome: 'agree' | 'disagree', count: number): Promise<void> {
   await vi.waitFor(async () => expect(await shadowReads(outcome)).toBe(count), {
-    timeout: 5_000,
+    timeout: 120_000,
     interval: 5,
   });
 }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateDocumentsDataset } from '../../bench/documents/dataset.ts';
+import { generateDocumentsDataset } from '../../src/modules/documents/operations/dataset.ts';
 import {
   latestApproved,
   latestApprovedMany,
@@ -8,8 +8,8 @@ import {
 } from '../../src/modules/documents/queries.ts';
 import { refreshRegistry } from '../../src/modules/documents/registry-refresh.ts';
 import { transitionVersion } from '../../src/modules/documents/service.ts';
+import { plansOf } from '../../testkit/plans.ts';
 import { createTestContext, type TestContext } from '../support/harness.ts';
-import { plansOf } from '../support/plans.ts';
 
 /**
  * The hot queries' plans at the scale the write-up describes (several hundred thousand versions):

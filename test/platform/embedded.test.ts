@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { attachEmbeddedPostgres, reachableBinaries, serverUser } from '../../src/platform/db/embedded.ts';
-import { HOTPATH_BIN } from '../support/serve-process.ts';
+import { HOTPATH_BIN } from '../../testkit/serve-process.ts';
 
 const run = promisify(execFile);
 const isRoot = process.getuid?.() === 0;

@@ -5,9 +5,9 @@ import { metricsRegistry } from '../../src/platform/metrics/registry.ts';
 import { RequestLedger, withLedger } from '../../src/platform/request-ledger.ts';
 import { InvalidObjectKeyError } from '../../src/platform/storage/object-store.ts';
 import { parseS3Url, S3ObjectStore } from '../../src/platform/storage/s3-store.ts';
+import { type LocalS3, presignedSignatureMatches, startLocalS3 } from '../../testkit/local-s3.ts';
 import { putDocument, transition, uploadVersion } from '../support/documents.ts';
 import { costOf, createTestContext } from '../support/harness.ts';
-import { type LocalS3, presignedSignatureMatches, startLocalS3 } from '../support/local-s3.ts';
 
 /** The S3 driver against s3rver, a local S3-compatible server (see test/support/local-s3.ts). */
 

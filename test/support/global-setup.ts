@@ -3,7 +3,7 @@ import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../src/config.ts';
 import { openDatabase } from '../../src/platform/db/database.ts';
 import { migrateToLatest } from '../../src/platform/db/migrations.ts';
-import { adminQuery, startPostgresServer, withDatabase } from './postgres-server.ts';
+import { adminQuery, startPostgresServer, withDatabase } from '../../testkit/postgres-server.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -10,7 +10,7 @@ import type { Role } from '../../src/platform/auth/tokens.ts';
 import { freePort } from '../../src/platform/free-port.ts';
 import { parseServerTiming, serverTimingCount } from '../../src/platform/http/server-timing.ts';
 import type { ObjectStore } from '../../src/platform/storage/object-store.ts';
-import { adminQuery, withDatabase } from './postgres-server.ts';
+import { adminQuery, withDatabase } from '../../testkit/postgres-server.ts';
 
 export const TEST_TOKEN_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 

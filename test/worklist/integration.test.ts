@@ -24,7 +24,7 @@ beforeAll(async () => {
     env: {
       HOTPATH_INTEGRATION_RETRY_LIMIT: '2',
       HOTPATH_INTEGRATION_RETRY_DELAY_SECONDS: '1',
-      HOTPATH_FHIR_TIMEOUT_MS: '500',
+      HOTPATH_FHIR_TIMEOUT_MS: '2000',
     },
   });
   await createFacility(context, 'FAC-I', {
@@ -87,7 +87,7 @@ const settled = (id: number) =>
       expect(['integrated', 'error']).toContain(current.status);
       return current;
     },
-    { timeout: 30_000, interval: 200 },
+    { timeout: 180_000, interval: 200 },
   );
 
 describe('integration into the EHR', () => {
@@ -195,7 +195,7 @@ describe('FHIR enrichment on the detail page', () => {
   it('still answers from local data when the FHIR server is slow, saying enrichment is unavailable', async () => {
     await context.runtime.cache.region('fhir-patient', { ttl: 1 }).clear();
     const { id } = await verifiedRequest();
-    fhir.setLatency(2_000);
+    fhir.setLatency(6_000);
     try {
       const response = await context.app.inject({
         method: 'GET',

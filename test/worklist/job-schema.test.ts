@@ -96,7 +96,7 @@ describe('the job schema of pg-boss 10, which pg-boss 12 cannot migrate', () => 
         }>`SELECT status FROM integration_requests WHERE request_id = ${id}`.execute(db);
         expect(rows[0]?.status).toBe('integrated');
       },
-      { timeout: 60_000, interval: 200 },
+      { timeout: 180_000, interval: 200 },
     );
   });
 });

@@ -2,8 +2,8 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateWorklistDataset } from '../../src/modules/worklist/operations/dataset.ts';
 import { candidatePatients, requestDetail, worklistPage } from '../../src/modules/worklist/queries.ts';
+import { type PlanSummary, plansOf } from '../../testkit/plans.ts';
 import { createTestContext, type TestContext } from '../support/harness.ts';
-import { type PlanSummary, plansOf } from '../support/plans.ts';
 
 /**
  * The worklist's statements planned over 60 facilities, 120,000 patients and 150,000 requests: every

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { AnyKysely } from '../../src/platform/db/database.ts';
+import type { AnyKysely } from '../../../platform/db/database.ts';
 
 export interface DatasetShape {
   documents: number;
@@ -20,13 +20,23 @@ export async function generateDocumentsDataset(
   shape: DatasetShape,
 ): Promise<{ versions: number }> {
   const versions = await db.transaction().execute(async (trx) => {
+    // A bulk load, not a request: the pool's statement timeout is for requests, and a loaded machine takes
+    // its time over hundreds of thousands of rows.
+    await sql`SET LOCAL statement_timeout = 0; SET LOCAL jit = off`.execute(trx);
     // The rows are consistent by construction; a superuser skips the per-row foreign-key triggers.
     const { rows } = await sql<{ rolsuper: boolean }>`
       SELECT rolsuper FROM pg_roles WHERE rolname = current_user`.execute(trx);
     if (rows[0]?.rolsuper) await sql`SET LOCAL session_replication_role = replica`.execute(trx);
     return insertRows(trx, shape);
   });
-  await sql`ANALYZE`.execute(db);
+  await db.connection().execute(async (connection) => {
+    await sql`SET statement_timeout = 0`.execute(connection);
+    try {
+      await sql`ANALYZE documents, document_versions, document_registry`.execute(connection);
+    } finally {
+      await sql`RESET statement_timeout`.execute(connection);
+    }
+  });
   return { versions };
 }
 

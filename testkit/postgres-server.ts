@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { attachEmbeddedPostgres } from '../../src/platform/db/embedded.ts';
+import { attachEmbeddedPostgres } from '../src/platform/db/embedded.ts';
 
 export interface PostgresServer {
   /** A URL with the right to create and drop databases. */

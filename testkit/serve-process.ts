@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
-import { freePort } from '../../src/platform/free-port.ts';
+import { freePort } from '../src/platform/free-port.ts';
 
 export const HOTPATH_BIN = path.resolve('bin/hotpath.js');
 
@@ -34,7 +34,7 @@ export async function startServeProcess(
   child.stderr?.on('data', (chunk) => {
     output += chunk;
   });
-  const deadline = Date.now() + 90_000;
+  const deadline = Date.now() + 300_000;
   while (!output.includes(readyText)) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import type { AnyKysely } from '../../src/platform/db/database.ts';
-import { RequestLedger, withLedger } from '../../src/platform/request-ledger.ts';
+import type { AnyKysely } from '../src/platform/db/database.ts';
+import { RequestLedger, withLedger } from '../src/platform/request-ledger.ts';
 
 export interface PlanSummary {
   /** Node types in the plan, e.g. "Index Scan", "Seq Scan". */
