@@ -38,6 +38,17 @@ export interface Config {
     retryLimit: number;
     retryDelaySeconds: number;
   };
+  /** How long a client may take, so slow or stalled clients do not hold connections. */
+  http: {
+    /** From the connection (or the end of the previous request) to the end of the headers. */
+    headersTimeoutMs: number;
+    /** Silence on a connection while a request is being read or an answer written. */
+    idleTimeoutMs: number;
+    /** An idle keep-alive connection between requests. */
+    keepAliveTimeoutMs: number;
+    /** A whole request, body included (a large upload must fit in it). */
+    requestTimeoutMs: number;
+  };
   /** Fail a request that overruns its query budget or repeats a statement (tests turn this on). */
   strictQueryBudgets: boolean;
   logLevel: string;
@@ -137,6 +148,12 @@ export function loadConfig(env: Env = process.env): Config {
       retryLimit: integer('HOTPATH_INTEGRATION_RETRY_LIMIT', 5, 0, 100),
       retryDelaySeconds: integer('HOTPATH_INTEGRATION_RETRY_DELAY_SECONDS', 5, 1, 3600),
     },
+    http: {
+      headersTimeoutMs: integer('HOTPATH_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+      idleTimeoutMs: integer('HOTPATH_IDLE_TIMEOUT_MS', 20_000, 100, 600_000),
+      keepAliveTimeoutMs: integer('HOTPATH_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
+      requestTimeoutMs: integer('HOTPATH_REQUEST_TIMEOUT_MS', 600_000, 1_000, 24 * 3_600_000),
+    },
     strictQueryBudgets: oneOf('HOTPATH_STRICT_QUERY_BUDGETS', ['true', 'false'] as const, 'false') === 'true',
     logLevel: oneOf(
       'LOG_LEVEL',
@@ -144,6 +161,9 @@ export function loadConfig(env: Env = process.env): Config {
       'info',
     ),
   };
+  if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {
+    problems.push('HOTPATH_HEADERS_TIMEOUT_MS must not be longer than HOTPATH_REQUEST_TIMEOUT_MS');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

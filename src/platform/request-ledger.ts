@@ -26,9 +26,22 @@ export class RequestLedger {
   readonly storage = { count: 0, durationMs: 0 };
   readonly ext = { count: 0, durationMs: 0 };
   readonly statements: StatementRecord[] = [];
+  /** Statements of transaction attempts that failed on a conflict and ran again: not the route's cost. */
+  retriedStatements = 0;
   cache: 'hit' | 'miss' | undefined;
 
   constructor(readonly traceStatements: boolean) {}
+
+  /** Where an attempt starts, so a failed attempt can be set aside if it runs again. */
+  mark(): { count: number; traced: number } {
+    return { count: this.db.count, traced: this.statements.length };
+  }
+
+  /** The attempt since `mark` failed and runs again: its statements still show, but are not judged. */
+  setAside(mark: { count: number; traced: number }): void {
+    this.retriedStatements += this.db.count - mark.count;
+    this.statements.splice(mark.traced);
+  }
 
   elapsedMs(): number {
     return performance.now() - this.startedAt;

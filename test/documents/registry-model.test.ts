@@ -26,7 +26,7 @@ afterAll(async () => {
   await context.close();
 });
 
-type Outcome = 'ok' | 404 | 409;
+type Outcome = 'ok' | 400 | 404 | 409;
 type Action = 'approve' | 'reject' | 'withdraw';
 
 type Command =
@@ -130,6 +130,8 @@ function versionFor(
 
 /** What the model says a command does; mutates the model when the command succeeds. */
 function applyToModel(documents: (ModelDocument | undefined)[], command: Command, version: number): Outcome {
+  // An empty body is no file: refused before anything is looked up.
+  if (command.kind === 'upload' && command.body.length === 0) return 400;
   const document = documents[command.doc];
   if (!document) return 404;
   switch (command.kind) {
@@ -179,14 +181,15 @@ async function outcomeOf(work: () => Promise<unknown>): Promise<Outcome> {
     await work();
     return 'ok';
   } catch (error) {
-    if (error instanceof HttpProblem && (error.status === 404 || error.status === 409)) return error.status;
+    if (error instanceof HttpProblem && [400, 404, 409].includes(error.status))
+      return error.status as Outcome;
     throw error;
   }
 }
 
 function httpOutcome(response: { statusCode: number; body: string }): Outcome {
   if (response.statusCode === 200 || response.statusCode === 201) return 'ok';
-  if (response.statusCode === 404 || response.statusCode === 409) return response.statusCode;
+  if ([400, 404, 409].includes(response.statusCode)) return response.statusCode as Outcome;
   throw new Error(`unexpected ${response.statusCode}: ${response.body}`);
 }
 

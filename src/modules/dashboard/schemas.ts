@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox';
+import { RowId } from '../../platform/http/schemas.ts';
 
 const MERCHANT_ID = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 const Minor = (description: string) =>
@@ -8,7 +9,7 @@ export const MerchantParams = Type.Object({
   merchantId: Type.String({ pattern: MERCHANT_ID, examples: ['shop-0042'] }),
 });
 export const ProductParams = Type.Object({
-  productId: Type.Integer({ minimum: 1, maximum: 9_007_199_254_740_991 }),
+  productId: RowId(),
 });
 
 export const Dashboard = Type.Object({
@@ -58,11 +59,11 @@ export type Dashboard = Static<typeof Dashboard>;
 
 export const OrderInput = Type.Object(
   {
-    customerId: Type.Integer({ minimum: 1 }),
+    customerId: RowId(),
     items: Type.Array(
       Type.Object(
         {
-          productId: Type.Integer({ minimum: 1 }),
+          productId: RowId(),
           quantity: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
         },
         { additionalProperties: false },
@@ -90,7 +91,7 @@ export const OrderResult = Type.Object({
 });
 
 export const ReviewInput = Type.Object(
-  { customerId: Type.Integer({ minimum: 1 }), rating: Type.Integer({ minimum: 1, maximum: 5 }) },
+  { customerId: RowId(), rating: Type.Integer({ minimum: 1, maximum: 5 }) },
   { additionalProperties: false },
 );
 export const ReviewResult = Type.Object({

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Principal } from '../../platform/auth/tokens.ts';
 import type { AnyKysely } from '../../platform/db/database.ts';
+import { inTransaction } from '../../platform/db/transactions.ts';
 import { conflict, forbidden, HttpProblem, notFound } from '../../platform/http/problems.ts';
 import type { OrderInput, ProductPatch } from './schemas.ts';
 
@@ -34,7 +35,7 @@ export async function placeOrder(db: AnyKysely, merchantId: string, order: Order
     wanted.set(item.productId, (wanted.get(item.productId) ?? 0) + item.quantity);
   const productIds = [...wanted.keys()].sort((a, b) => a - b);
 
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const { rows: locked } = await sql<LockedProduct>`/* dashboard.lockProducts */
       SELECT p.product_id, p.price_minor, p.stock_quantity,
              EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = ${order.customerId} AND c.merchant_id = ${merchantId}) AS customer_ok
@@ -146,7 +147,7 @@ export async function addReview(
   principal: Principal,
   input: { productId: number; customerId: number; rating: number },
 ) {
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const merchantId = await productMerchant(trx, principal, input.productId);
     const { rows } = await sql<{ review_id: number }>`/* dashboard.recordReview */
       WITH review AS (
@@ -180,7 +181,7 @@ export async function updateProduct(
   productId: number,
   patch: ProductPatch,
 ) {
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const merchantId = await productMerchant(trx, principal, productId);
     const { rows } = await sql<{
       product_id: number;

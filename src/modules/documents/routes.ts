@@ -6,7 +6,7 @@ import type { Config } from '../../config.ts';
 import { roleAtLeast } from '../../platform/auth/tokens.ts';
 import type { AnyKysely } from '../../platform/db/database.ts';
 import { principalOf, type RoutesPlugin } from '../../platform/http/app.ts';
-import { forbidden, notFound, problemResponses } from '../../platform/http/problems.ts';
+import { badRequest, forbidden, notFound, problemResponses } from '../../platform/http/problems.ts';
 import { downloadWindow } from '../../platform/storage/download-window.ts';
 import type { ObjectStore } from '../../platform/storage/object-store.ts';
 import { exportReconcileMetrics } from './operations/reconcile.ts';
@@ -159,9 +159,16 @@ export function documentsRoutes({ db, store, config }: DocumentsDependencies): R
       async (request) => {
         const { logicalId } = request.params;
         const { limit, cursor } = request.query;
+        const beforeVersion = cursor ? Number(cursor.slice(1)) : undefined;
+        // Versions are PostgreSQL integers: a cursor past the largest is not one this API issued.
+        if (beforeVersion !== undefined && beforeVersion > 2_147_483_647) {
+          throw badRequest('cursor is not one this API issued', [
+            { field: 'querystring.cursor', message: 'is invalid' },
+          ]);
+        }
         const history = await versionHistory(db, {
           logicalId,
-          beforeVersion: cursor ? Number(cursor.slice(1)) : undefined,
+          beforeVersion,
           limit: limit + 1,
           includeDrafts: roleAtLeast(principalOf(request).role, 'author'),
         });
@@ -246,14 +253,32 @@ export function documentsRoutes({ db, store, config }: DocumentsDependencies): R
             description:
               "The request's Content-Type is kept. Bodies over HOTPATH_UPLOAD_LIMIT_BYTES (default 100 MB) are refused with 413. Concurrent uploads get consecutive version numbers.",
             params: DocumentParams,
+            consumes: ['application/pdf', 'application/octet-stream', '*/*'],
+            body: Type.String({
+              format: 'binary',
+              minLength: 1,
+              description: 'The file, as sent: at least one byte; its Content-Type is kept',
+            }),
             response: { 201: UploadResultSchema, ...problemResponses(400, 401, 403, 404, 413) },
           },
+          // The body is a stream the service reads and checks (size, limit, digest); the schema above is
+          // the OpenAPI description.
+          validatorCompiler: () => () => true,
           config: { access: 'author', queryBudget: 2 },
         },
         async (request, reply) => {
+          // No Content-Length and no chunked encoding: HTTP/1.1 says there is no body.
+          if (
+            !request.body ||
+            (request.headers['content-length'] === undefined && !request.headers['transfer-encoding'])
+          ) {
+            throw badRequest(
+              'the body is empty: send the file as the request body (curl --data-binary @file.pdf)',
+            );
+          }
           const uploaded = await uploadVersion(db, store, {
             logicalId: request.params.logicalId,
-            body: request.body as Readable,
+            body: request.body as unknown as Readable,
             contentType: request.headers['content-type'] ?? 'application/octet-stream',
             contentLength: declaredLength(request),
             limitBytes: config.uploadLimitBytes,

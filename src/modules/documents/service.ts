@@ -2,7 +2,14 @@ import { createHash, randomUUID } from 'node:crypto';
 import { finished, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { sql } from 'kysely';
 import type { AnyKysely } from '../../platform/db/database.ts';
-import { conflict, HttpProblem, notFound, payloadTooLarge } from '../../platform/http/problems.ts';
+import { inTransaction } from '../../platform/db/transactions.ts';
+import {
+  badRequest,
+  conflict,
+  HttpProblem,
+  notFound,
+  payloadTooLarge,
+} from '../../platform/http/problems.ts';
 import type { ObjectStore } from '../../platform/storage/object-store.ts';
 import type { VersionRow } from './queries.ts';
 import { VERSION_COLUMNS } from './queries.ts';
@@ -28,7 +35,7 @@ export async function upsertDocument(
   logicalId: string,
   input: DocumentInput,
 ): Promise<{ document: DocumentView; created: boolean }> {
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     await sql`INSERT INTO studies (study_id) VALUES (${input.studyId}) ON CONFLICT DO NOTHING`.execute(trx);
     const { rows: sections } = await sql<{ document_type: string }>`
       WITH inserted AS (
@@ -121,6 +128,7 @@ export async function uploadVersion(
   if (input.contentLength !== undefined && input.contentLength > input.limitBytes) {
     throw payloadTooLarge(`the upload is ${input.contentLength} bytes; the limit is ${input.limitBytes}`);
   }
+  if (input.contentLength === 0) throw emptyUpload();
   const { rows: known } = await sql<{ logical_id: string }>`
     SELECT logical_id FROM documents WHERE logical_id = ${input.logicalId}`.execute(db);
   if (known.length === 0) throw notFound(`document ${input.logicalId} does not exist; PUT it first`);
@@ -155,6 +163,10 @@ export async function uploadVersion(
   if (input.contentLength !== undefined && digest.sizeBytes !== input.contentLength) {
     await store.delete(storageKey).catch(() => {});
     throw new HttpProblem(400, 'Bad Request', 'the body ended before Content-Length bytes arrived');
+  }
+  if (digest.sizeBytes === 0) {
+    await store.delete(storageKey).catch(() => {});
+    throw emptyUpload();
   }
 
   const sha256 = digest.hex();
@@ -192,6 +204,10 @@ export async function uploadVersion(
     throw error;
   }
 }
+
+/** A version holds at least one byte: an empty body is a file that was not sent (curl's `@missing.pdf`). */
+const emptyUpload = () =>
+  badRequest('the body is empty: send the file as the request body (curl --data-binary @file.pdf)');
 
 /** Hashes and counts bytes on their way to storage, failing the stream once they pass the limit. */
 class DigestAndLimit extends Transform {
@@ -247,7 +263,7 @@ export async function transitionVersion(
   },
 ): Promise<VersionRow> {
   const rule = TRANSITIONS[input.action];
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const { rows: locked } = await sql<{ layout: string }>`
       SELECT layout FROM document_registry WHERE logical_id = ${input.logicalId} FOR UPDATE`.execute(trx);
     if (locked.length === 0) throw notFound(`document ${input.logicalId} does not exist`);

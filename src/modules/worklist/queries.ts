@@ -25,13 +25,27 @@ function encodeCursor(row: { received_micros: string; request_id: number }): str
   return Buffer.from(`${row.received_micros}.${row.request_id}`).toString('base64url');
 }
 
+/** The microseconds of 0001-01-01 and of 9999-12-31T23:59:59.999999Z: the instants a cursor can name. */
+const FIRST_MICROS = -62_135_596_800_000_000n;
+const LAST_MICROS = 253_402_300_799_999_999n;
+
 function decodeCursor(cursor: string): { micros: string; id: number } {
-  const match = /^(-?\d{1,20})\.(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
-  if (!match)
+  const match = /^(-?\d{1,18})\.(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  const micros = match ? BigInt(match[1] as string) : undefined;
+  const id = match ? Number(match[2]) : undefined;
+  if (
+    micros === undefined ||
+    id === undefined ||
+    micros < FIRST_MICROS ||
+    micros > LAST_MICROS ||
+    !Number.isSafeInteger(id) ||
+    id < 1
+  ) {
     throw badRequest('cursor is not one this API issued', [
       { field: 'querystring.cursor', message: 'is invalid' },
     ]);
-  return { micros: match[1] as string, id: Number(match[2]) };
+  }
+  return { micros: micros.toString(), id };
 }
 
 /**

@@ -8,7 +8,14 @@ import type { Config } from '../../config.ts';
 import type { CacheRegion } from '../../platform/cache/cache.ts';
 import type { AnyKysely } from '../../platform/db/database.ts';
 import { principalOf, type RoutesPlugin } from '../../platform/http/app.ts';
-import { badRequest, notFound, problemResponses } from '../../platform/http/problems.ts';
+import {
+  badRequest,
+  HttpProblem,
+  notFound,
+  payloadTooLarge,
+  problemResponses,
+} from '../../platform/http/problems.ts';
+import { refuseNulCharacters } from '../../platform/http/validation.ts';
 import { downloadWindow } from '../../platform/storage/download-window.ts';
 import type { ObjectStore } from '../../platform/storage/object-store.ts';
 import { canSee, facilityScope, worklistFacility } from './access.ts';
@@ -256,6 +263,7 @@ async function receiveMultipart(deps: WorklistDependencies, request: FastifyRequ
       if (!metadata || !receipt) throw badRequest('send the metadata field before the files');
       if (part.fieldname !== 'file')
         throw badRequest(`unexpected file part ${part.fieldname}: name file parts "file"`);
+      refuseNulCharacters({ filename: part.filename, contentType: part.mimetype }, 'file');
       stored.push(
         await storeAttachment(deps.store, receipt.facilityId, {
           fileName: part.filename || `attachment-${stored.length + 1}`,
@@ -264,16 +272,34 @@ async function receiveMultipart(deps: WorklistDependencies, request: FastifyRequ
           limitBytes: deps.config.uploadLimitBytes,
         }),
       );
-      if (part.file.truncated) throw badRequest(`${part.filename} is over the size limit`);
+      if (part.file.truncated) throw payloadTooLarge(`${part.filename} is over the size limit`);
     }
   } catch (error) {
     await Promise.all(stored.map((attachment) => deps.store.delete(attachment.storageKey).catch(() => {})));
-    throw error;
+    throw multipartProblem(error);
   }
   if (!metadata || !receipt) throw badRequest('the metadata field is missing');
   if (stored.length === 0) throw badRequest('no file: send at least one file part');
   const recorded = await recordReceipt(deps.db, deps.store, receipt, metadata, stored);
   return { ...recorded, attachments: stored.length };
+}
+
+/**
+ * What reading a multipart body threw, as the client's problem where it is one: a body that is not
+ * multipart as declared (no boundary, cut off, malformed part headers) is a 400; a part, file or
+ * field over a limit is a 413.
+ */
+function multipartProblem(error: unknown): unknown {
+  if (error instanceof HttpProblem || !(error instanceof Error)) return error;
+  const { code, statusCode } = error as { code?: string; statusCode?: number };
+  if (statusCode === 413) return payloadTooLarge(error.message);
+  if (code?.startsWith('FST_') && statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
+    return new HttpProblem(statusCode, 'Bad Request', error.message, { type: 'invalid-request' });
+  }
+  if (/^Multipart:|Unexpected end of|Malformed part header|boundary/i.test(error.message)) {
+    return badRequest(`the multipart body is malformed: ${error.message}`);
+  }
+  return error;
 }
 
 function parseMetadata(text: string): ReceiveMetadata {
@@ -283,6 +309,7 @@ function parseMetadata(text: string): ReceiveMetadata {
   } catch (error) {
     throw badRequest(`metadata is not valid JSON: ${(error as Error).message}`);
   }
+  refuseNulCharacters(parsed, 'metadata');
   if (metadataValidator.Check(parsed)) return parsed;
   const errors = [...metadataValidator.Errors(parsed)].slice(0, 10).map((issue) => ({
     field: ['metadata', ...issue.instancePath.split('/').filter(Boolean)].join('.'),

@@ -1,4 +1,5 @@
 import { type Static, type TSchema, Type } from 'typebox';
+import { RowId } from '../../platform/http/schemas.ts';
 
 const nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
@@ -87,7 +88,7 @@ export const WorklistPage = Type.Object({
 });
 
 export const RequestParams = Type.Object({
-  id: Type.Integer({ minimum: 1, maximum: 9_007_199_254_740_991 }),
+  id: RowId(),
 });
 
 const PatientRecord = Type.Object(
@@ -294,10 +295,7 @@ export const ReceiveResult = Type.Object({
   }),
 });
 
-export const VerifyInput = Type.Object(
-  { patientId: Type.Integer({ minimum: 1 }) },
-  { additionalProperties: false },
-);
+export const VerifyInput = Type.Object({ patientId: RowId() }, { additionalProperties: false });
 export const RejectInput = Type.Object(
   { reason: Type.String({ minLength: 1, maxLength: 2000 }) },
   { additionalProperties: false },

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { finished, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { sql } from 'kysely';
 import type { AnyKysely } from '../../platform/db/database.ts';
+import { inTransaction } from '../../platform/db/transactions.ts';
 import { badRequest, conflict, notFound, payloadTooLarge } from '../../platform/http/problems.ts';
 import type { ObjectStore } from '../../platform/storage/object-store.ts';
 import { canSee, type FacilityScope } from './access.ts';
@@ -50,11 +51,11 @@ export async function storeAttachment(
 ): Promise<StoredAttachment> {
   const storageKey = `worklist/${facilityId}/${randomUUID()}`;
   const digest = new AttachmentDigest(file.limitBytes, file.contentType === 'application/pdf');
-  let cutOff = false;
+  let cutOff: Error | undefined;
   // As for document uploads: a body cut off midway must fail the write, not leave it waiting.
   const stopWatching = finished(file.stream, { writable: false }, (error) => {
     if (!error) return;
-    cutOff = true;
+    cutOff = error;
     digest.destroy(error);
   });
   try {
@@ -62,7 +63,8 @@ export async function storeAttachment(
   } catch (error) {
     file.stream.unpipe(digest);
     await store.delete(storageKey).catch(() => {});
-    if (digest.overLimit)
+    // The multipart reader fails the file itself (413) when it passes the limit.
+    if (digest.overLimit || (cutOff as { statusCode?: number } | undefined)?.statusCode === 413)
       throw payloadTooLarge(`${file.fileName} is over the limit of ${file.limitBytes} bytes`);
     if (cutOff) throw badRequest(`the upload of ${file.fileName} was cut off before it ended`);
     throw error;
@@ -319,7 +321,7 @@ export async function verifyIdentity(
   scope: FacilityScope,
   input: { requestId: number; patientId: number; actor: string },
 ): Promise<ActionOutcome> {
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const request = await lockRequest(trx, scope, input.requestId);
     if (!['received', 'pending_verification', 'verified', 'error'].includes(request.status)) {
       throw conflict(`request ${input.requestId} is ${request.status}; its identity can no longer change`);
@@ -360,7 +362,7 @@ export async function rejectRequest(
   scope: FacilityScope,
   input: { requestId: number; reason: string; actor: string },
 ): Promise<ActionOutcome> {
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const request = await lockRequest(trx, scope, input.requestId);
     if (request.status === 'integrated' || request.status === 'rejected') {
       throw conflict(`request ${input.requestId} is already ${request.status}`);
@@ -388,7 +390,7 @@ export async function requestIntegration(
   scope: FacilityScope,
   input: { requestId: number },
 ): Promise<{ outcome: ActionOutcome; alreadyQueued: boolean }> {
-  return db.transaction().execute(async (trx) => {
+  return inTransaction(db, async (trx) => {
     const request = await lockRequest(trx, scope, input.requestId);
     if (request.integration_state === 'queued' || request.integration_state === 'running') {
       const { rows } =

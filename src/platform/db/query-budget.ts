@@ -12,11 +12,12 @@ export interface BudgetViolation {
  */
 export function judgeStatements(ledger: RequestLedger, budget: number, route: string): BudgetViolation[] {
   const violations: BudgetViolation[] = [];
-  if (ledger.db.count > budget) {
+  const judged = ledger.db.count - ledger.retriedStatements;
+  if (judged > budget) {
     violations.push({
       kind: 'budget',
       message:
-        `${route} issued ${ledger.db.count} SQL statements; its budget is ${budget}.` +
+        `${route} issued ${judged} SQL statements; its budget is ${budget}.` +
         (ledger.statements.length > 0 ? `\n${ledger.statements.map(describe).join('\n')}` : ''),
     });
   }

@@ -9,7 +9,7 @@ import { type Principal, type Role, roleAtLeast, type TokenAuthority, TokenError
 import { judgeStatements } from '../db/query-budget.ts';
 import { dbQueriesTotal, httpRequestDuration, queryBudgetViolationsTotal } from '../metrics/registry.ts';
 import { RequestLedger, withLedger } from '../request-ledger.ts';
-import { sendProblem, toProblem } from './errors.ts';
+import { answerClientError, sendProblem, toProblem } from './errors.ts';
 import {
   forbidden,
   HttpProblem,
@@ -19,6 +19,8 @@ import {
   unauthorized,
 } from './problems.ts';
 import { serverTiming } from './server-timing.ts';
+import { serverTimeouts } from './timeouts.ts';
+import { refuseNulCharacters, requestValidators, unboundedNumbers } from './validation.ts';
 
 /** Who may call a route: a minimum role, anyone (`public`), or the holder of a signed URL. */
 export type RouteAccess = Role | 'public' | 'signed-url';
@@ -60,9 +62,16 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    ajv: { customOptions: { removeAdditional: false, useDefaults: true } },
+    schemaController: { compilersFactory: { buildValidator: requestValidators() } },
+    // Long enough for any id or object key hotpath makes; a longer path segment is a 414.
+    maxParamLength: 512,
+    // What the router and the HTTP parser refuse is a problem+json too.
+    frameworkErrors: (error, request, reply) => sendProblem(reply, toProblem(error, request)),
+    clientErrorHandler: answerClientError,
     // Our own 503 while closing (below), so it is a problem+json like every other error.
     return503OnClosing: false,
+    ...serverTimeouts(config.http),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorateRequest('ledger', null as unknown as RequestLedger);
@@ -73,6 +82,12 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     if (route.url.startsWith('/docs')) return;
     if (route.config?.queryBudget === undefined || route.config.access === undefined) {
       throw new Error(`route ${route.method} ${route.url} must declare config.access and config.queryBudget`);
+    }
+    const unbounded = (['params', 'querystring', 'body'] as const).flatMap((part) =>
+      unboundedNumbers(route.schema?.[part], part),
+    );
+    if (unbounded.length > 0) {
+      throw new Error(`route ${route.method} ${route.url} must bound its numbers: ${unbounded.join(', ')}`);
     }
   });
 
@@ -90,15 +105,27 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       done(serviceUnavailable('the server is shutting down; retry on another instance', 1));
       return;
     }
-    withLedger(request.ledger, done);
-  });
-  app.addHook('preHandler', (request, _reply, done) => {
+    // The token is checked before the body is read: a request that may not write is not buffered.
     try {
       authorize(request, tokens);
     } catch (error) {
+      if (hasBody(request)) reply.header('connection', 'close');
       done(error as Error);
       return;
     }
+    withLedger(request.ledger, done);
+  });
+  app.addHook('preValidation', (request, _reply, done) => {
+    try {
+      refuseNulCharacters(request.params, 'params');
+      refuseNulCharacters(request.query, 'querystring');
+      refuseNulCharacters(request.body, 'body');
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
+  });
+  app.addHook('preHandler', (request, _reply, done) => {
     withLedger(request.ledger, done);
   });
 
@@ -191,6 +218,12 @@ function authorize(request: import('fastify').FastifyRequest, tokens: TokenAutho
     throw forbidden(`this needs the ${access} role; the token has ${principal.role}`);
   }
   request.principal = principal;
+}
+
+/** Whether a request announces a body, which an early answer leaves unread. */
+function hasBody(request: import('fastify').FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
 }
 
 /** The caller of an authenticated route; routes call this instead of reading `request.principal`. */

@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import type { Database } from '../db/database.ts';
 import { pendingMigrations } from '../db/migrations.ts';
 import { metricsRegistry } from '../metrics/registry.ts';
-import type { ObjectStore } from '../storage/object-store.ts';
+import { isValidKey, type ObjectStore } from '../storage/object-store.ts';
 import type { UrlSigner } from '../storage/url-signing.ts';
 import type { RoutesPlugin } from './app.ts';
 import { HttpProblem, notFound, problemResponses, serviceUnavailable } from './problems.ts';
@@ -97,6 +97,8 @@ export function signedObjectRoutes(store: ObjectStore, signer: UrlSigner): Route
             type: 'url-expired',
           });
         }
+        // A key no object can have (validly signed all the same, by whoever holds the secret) names nothing.
+        if (!isValidKey(key)) throw notFound('no object has this key');
         const found = await store.get(key);
         if (!found) throw notFound('the object no longer exists');
         reply

@@ -70,6 +70,17 @@ export function assertValidKey(key: string): void {
     if (segment === '' || segment === '.' || segment === '..') {
       throw new InvalidObjectKeyError(key, 'empty, "." or ".." segment');
     }
+    // A file name holds 255 bytes, and the file-system store adds a suffix of up to 10.
+    if (Buffer.byteLength(segment) > 240) throw new InvalidObjectKeyError(key, 'a segment over 240 bytes');
+  }
+}
+
+export function isValidKey(key: string): boolean {
+  try {
+    assertValidKey(key);
+    return true;
+  } catch {
+    return false;
   }
 }
 

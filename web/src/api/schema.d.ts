@@ -414,7 +414,14 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            /** @description The file, as sent: at least one byte; its Content-Type is kept */
+            requestBody: {
+                content: {
+                    "*/*": string;
+                    "application/octet-stream": string;
+                    "application/pdf": string;
+                };
+            };
             responses: {
                 /** @description Default Response */
                 201: {
