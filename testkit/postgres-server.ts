@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { attachEmbeddedPostgres } from '../src/platform/db/embedded.ts';
+import { attachEmbeddedPostgres, runPgCtl } from '../src/platform/db/embedded.ts';
 
 export interface PostgresServer {
   /** A URL with the right to create and drop databases. */
@@ -24,6 +24,41 @@ export async function startPostgresServer(prefix: string): Promise<PostgresServe
   const embedded = await attachEmbeddedPostgres(scratch, randomBytes(16).toString('hex'));
   return {
     adminUrl: embedded.url,
+    async stop() {
+      await embedded.release();
+      rmSync(scratch, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface StoppablePostgres extends PostgresServer {
+  /** `pg_ctl stop -m fast`: every connection is terminated, as in a failover or a crash. */
+  stopServer(): Promise<void>;
+  /** Starts it again on the same port. */
+  startServer(): Promise<void>;
+}
+
+/** An embedded PostgreSQL of a test's own, whatever DATABASE_URL says: the fault tests stop it under load. */
+export async function startStoppablePostgres(prefix: string): Promise<StoppablePostgres> {
+  const scratch = mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
+  chmodSync(scratch, 0o755);
+  const embedded = await attachEmbeddedPostgres(scratch, randomBytes(16).toString('hex'));
+  const port = new URL(embedded.url).port;
+  return {
+    adminUrl: embedded.url,
+    stopServer: () => runPgCtl(scratch, ['stop', '-m', 'fast', '-w', '-t', '120']),
+    startServer: () =>
+      runPgCtl(scratch, [
+        'start',
+        '-w',
+        '-t',
+        '120',
+        '-l',
+        // In the cluster's own directory: as root the server runs as postgres, which may write only there.
+        path.join(scratch, 'pg', 'server.log'),
+        '-o',
+        `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`,
+      ]),
     async stop() {
       await embedded.release();
       rmSync(scratch, { recursive: true, force: true });

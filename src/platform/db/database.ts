@@ -54,7 +54,13 @@ export async function openDatabase(
     application_name: options.applicationName,
     types,
   });
-  // An idle client losing its connection must not crash the process; the pool replaces it.
+  // A connection PostgreSQL ends (a restart, a failover, `pg_terminate_backend`) emits 'error' on its
+  // client. The pool listens on idle clients only; a client checked out between two statements of a
+  // transaction has no listener, and an unheard 'error' ends the process. Every client gets one: the
+  // statement in flight fails (answered 503), and the pool discards the client when it comes back.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => options.log?.(`database connection lost: ${error.message}`));
+  });
   pool.on('error', (error) => options.log?.(`idle database connection failed: ${error.message}`));
   const untrackPool = trackPool(pool);
   const db: AnyKysely = new Kysely({ dialect: new PostgresDialect({ pool }) });

@@ -117,6 +117,21 @@ async function attach(
   };
 }
 
+/**
+ * pg_ctl on a data dir's embedded cluster, as the server's user: the fault tests stop and start the
+ * server under load to show that hotpath rides out a database outage.
+ */
+export async function runPgCtl(dataDir: string, args: string[]): Promise<void> {
+  const owner = serverUser();
+  const bin = await binaries(owner, () => {});
+  await pgCtl(bin, owner, [
+    args[0] as string,
+    '-D',
+    clusterDirectory(dataDir, owner, () => {}),
+    ...args.slice(1),
+  ]);
+}
+
 /** Why the embedded database cannot start, in one sentence that says what to do. */
 export class EmbeddedDatabaseError extends Error {}
 

@@ -65,7 +65,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     ajv: { customOptions: { removeAdditional: false, useDefaults: true } },
     schemaController: { compilersFactory: { buildValidator: requestValidators() } },
     // Long enough for any id or object key hotpath makes; a longer path segment is a 414.
-    maxParamLength: 512,
+    routerOptions: { maxParamLength: 512 },
     // What the router and the HTTP parser refuse is a problem+json too.
     frameworkErrors: (error, request, reply) => sendProblem(reply, toProblem(error, request)),
     clientErrorHandler: answerClientError,

@@ -120,8 +120,9 @@ const UNAVAILABLE_CODES = new Set([
 function isDependencyDown(error: Error): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
-  // pg-pool's and pg's own wording when no connection can be had or one is lost mid-query.
-  return /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED/.test(
+  // pg-pool's and pg's own wording when no connection can be had, one is lost mid-query, or a
+  // transaction's ROLLBACK finds its connection gone (Kysely then throws that instead).
+  return /timeout exceeded when trying to connect|Connection terminated|is not queryable|connect ECONNREFUSED|Query read timeout/.test(
     error.message,
   );
 }

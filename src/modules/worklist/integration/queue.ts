@@ -3,6 +3,8 @@ import { fromKysely, type JobWithMetadata, PgBoss } from 'pg-boss';
 import type { AnyKysely } from '../../../platform/db/database.ts';
 
 export const INTEGRATION_QUEUE = 'worklist-integration';
+/** Jobs a worker takes at once: pushes to EHRs in parallel, few enough not to flood one. */
+const BATCH_SIZE = 5;
 
 export interface IntegrationJob {
   requestId: number;
@@ -26,15 +28,24 @@ export class PgBossIntegrationQueue implements IntegrationQueue {
     options: { retryLimit: number; retryDelaySeconds: number; log?: (message: string) => void },
   ): Promise<PgBossIntegrationQueue> {
     const retired = await retireUnmigratableSchema(databaseUrl);
-    const boss = new PgBoss({ connectionString: databaseUrl, max: 3, application_name: 'hotpath-jobs' });
+    const boss = new PgBoss({
+      connectionString: databaseUrl,
+      max: 3,
+      application_name: 'hotpath-jobs',
+      useListenNotify: true,
+    });
     boss.on('error', (error) => options.log?.(`job queue: ${error.message}`));
     await boss.start();
-    await boss.createQueue(INTEGRATION_QUEUE, {
+    const settings = {
       retryLimit: options.retryLimit,
       retryDelay: options.retryDelaySeconds,
       retryBackoff: true,
       expireInSeconds: 15 * 60,
-    });
+      notify: true,
+    };
+    // Created once; updated at every start, so a changed retry setting applies to the existing queue.
+    await boss.createQueue(INTEGRATION_QUEUE, settings);
+    await boss.updateQueue(INTEGRATION_QUEUE, settings);
     if (retired) {
       const requeued = await requeueUnfinishedIntegrations(boss, databaseUrl);
       options.log?.(
@@ -52,17 +63,38 @@ export class PgBossIntegrationQueue implements IntegrationQueue {
     });
   }
 
-  /** Runs `handle` for each job; a throw is a failed attempt, retried until the limit. */
+  /**
+   * Runs `handle` for each job; a throw is a failed attempt, retried until the limit. Jobs come a batch
+   * at a time, handled side by side and settled one by one; while batches come back full the worker
+   * fetches again at once, so a backlog drains at the EHR's pace, not one job per polling interval.
+   * A new job wakes the worker through LISTEN/NOTIFY; polling stays as the floor.
+   */
   async work(
     handle: (job: IntegrationJob, attempt: { retryCount: number; retryLimit: number }) => Promise<void>,
     options: { pollingIntervalSeconds?: number } = {},
   ): Promise<void> {
+    const pollingIntervalSeconds = options.pollingIntervalSeconds ?? 2;
     await this.boss.work(
       INTEGRATION_QUEUE,
-      { includeMetadata: true, batchSize: 1, pollingIntervalSeconds: options.pollingIntervalSeconds ?? 2 },
-      async ([job]: JobWithMetadata<IntegrationJob>[]) => {
-        if (job) await handle(job.data, { retryCount: job.retryCount, retryLimit: job.retryLimit });
+      {
+        includeMetadata: true,
+        batchSize: BATCH_SIZE,
+        burstWhenBatchFull: true,
+        perJobResults: true,
+        pollingIntervalSeconds,
+        notifyPollingIntervalSeconds: pollingIntervalSeconds,
       },
+      async (jobs: JobWithMetadata<IntegrationJob>[]) =>
+        Promise.all(
+          jobs.map(async (job) => {
+            try {
+              await handle(job.data, { retryCount: job.retryCount, retryLimit: job.retryLimit });
+              return { id: job.id, status: 'completed' as const };
+            } catch (error) {
+              return { id: job.id, status: 'failed' as const, output: { message: (error as Error).message } };
+            }
+          }),
+        ),
     );
   }
 
@@ -113,53 +145,58 @@ const OLDEST_MIGRATABLE_SCHEMA = 25;
  * Moves a job schema written by a pg-boss too old to migrate out of the way (renamed, not dropped), so
  * pg-boss installs its own. Returns the new name of the old schema, or undefined when there was none.
  */
-async function retireUnmigratableSchema(databaseUrl: string): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'hotpath-jobs' });
-  await client.connect();
-  try {
+function retireUnmigratableSchema(databaseUrl: string): Promise<string | undefined> {
+  return withClient(databaseUrl, async (client) => {
     await client.query('BEGIN');
-    // Two processes starting together: one renames, the other then finds nothing to do.
-    await client.query("SELECT pg_advisory_xact_lock(hashtext('hotpath: retire pg-boss schema'))");
-    const { rows } = await client.query<{ installed: string | null }>(
-      "SELECT to_regclass('pgboss.version')::text AS installed",
-    );
-    if (!rows[0]?.installed) {
-      await client.query('ROLLBACK');
-      return undefined;
+    try {
+      // Two processes starting together: one renames, the other then finds nothing to do.
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('hotpath: retire pg-boss schema'))");
+      const { rows } = await client.query<{ installed: string | null }>(
+        "SELECT to_regclass('pgboss.version')::text AS installed",
+      );
+      const version = rows[0]?.installed
+        ? Number(
+            (await client.query<{ version: string }>('SELECT version FROM pgboss.version')).rows[0]?.version,
+          )
+        : undefined;
+      if (version === undefined || !(version < OLDEST_MIGRATABLE_SCHEMA)) {
+        await client.query('ROLLBACK');
+        return undefined;
+      }
+      const retired = `pgboss_v${version}_retired`;
+      await client.query(`ALTER SCHEMA pgboss RENAME TO ${retired}`);
+      await client.query('COMMIT');
+      return retired;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
     }
-    const version = Number(
-      (await client.query<{ version: string }>('SELECT version FROM pgboss.version')).rows[0]?.version,
-    );
-    if (!(version < OLDEST_MIGRATABLE_SCHEMA)) {
-      await client.query('ROLLBACK');
-      return undefined;
-    }
-    const retired = `pgboss_v${version}_retired`;
-    await client.query(`ALTER SCHEMA pgboss RENAME TO ${retired}`);
-    await client.query('COMMIT');
-    return retired;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 /** The requests say which integrations are unfinished: each gets its job again in the new schema. */
-async function requeueUnfinishedIntegrations(boss: PgBoss, databaseUrl: string): Promise<number> {
-  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'hotpath-jobs' });
-  await client.connect();
-  try {
+function requeueUnfinishedIntegrations(boss: PgBoss, databaseUrl: string): Promise<number> {
+  return withClient(databaseUrl, async (client) => {
     const { rows } = await client.query<{ request_id: string }>(
       "SELECT request_id FROM integration_requests WHERE integration_state IN ('queued', 'running')",
     );
-    if (rows.length === 0) return 0;
-    await boss.insert(
-      INTEGRATION_QUEUE,
-      rows.map((row) => ({ data: { requestId: Number(row.request_id) }, singletonKey: row.request_id })),
-    );
+    if (rows.length > 0) {
+      await boss.insert(
+        INTEGRATION_QUEUE,
+        rows.map((row) => ({ data: { requestId: Number(row.request_id) }, singletonKey: row.request_id })),
+      );
+    }
     return rows.length;
+  });
+}
+
+async function withClient<T>(databaseUrl: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'hotpath-jobs' });
+  // A connection lost between statements fails the next one; unheard, its 'error' would end the process.
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await work(client);
   } finally {
     await client.end();
   }
