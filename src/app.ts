@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
 import { dashboardRoutes } from './modules/dashboard/routes.ts';
+import type { Dashboard } from './modules/dashboard/schemas.ts';
 import { documentsRoutes } from './modules/documents/routes.ts';
 import { FhirClient } from './modules/worklist/fhir/client.ts';
 import { LazyIntegrationQueue } from './modules/worklist/integration/queue.ts';
@@ -42,7 +43,11 @@ export async function openRuntime(
   const secret = tokenSecretOf(config);
   const database = await openDatabase(config, options);
   const store = options.store ?? openObjectStore(config, secret);
-  const cache = new HotpathCache({ redisUrl: config.redisUrl });
+  const cache = new HotpathCache({
+    redisUrl: config.redisUrl,
+    database: { url: database.url, db: database.db },
+    ...(options.log ? { log: options.log } : {}),
+  });
   const integrationQueue = new LazyIntegrationQueue(database.url, {
     retryLimit: config.integration.retryLimit,
     retryDelaySeconds: config.integration.retryDelaySeconds,
@@ -79,7 +84,7 @@ export function buildApp(
     tokens: runtime.tokens,
     ...(logger === undefined ? {} : { logger }),
     plugins: [
-      healthRoutes(database),
+      healthRoutes(database, () => runtime.cache.redisState()),
       ...(store.kind === 'filesystem' ? [signedObjectRoutes(store, runtime.urlSigner)] : []),
       documentsRoutes({ db: database.db, store, config }),
       worklistRoutes({
@@ -93,7 +98,7 @@ export function buildApp(
       dashboardRoutes({
         db: database.db,
         config,
-        cache: runtime.cache.region('dashboard', { ttl: config.dashboardCacheTtlSeconds * 1000 }),
+        cache: dashboardCacheOf(runtime),
       }),
       webPages([
         { path: '/worklist', html: 'worklist.html', script: 'src/worklist.ts' },
@@ -101,6 +106,13 @@ export function buildApp(
       ]),
       ...extraPlugins,
     ],
+  });
+}
+
+/** The merchants' dashboards, cached until a write moves their generation (or the TTL runs out). */
+export function dashboardCacheOf(runtime: Runtime) {
+  return runtime.cache.versioned<Dashboard>('dashboard', {
+    ttl: runtime.config.dashboardCacheTtlSeconds * 1000,
   });
 }
 

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import closeWithGrace from 'close-with-grace';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { buildApp, openRuntime, type Runtime, startWorkers, tokenSecretOf } from './app.ts';
+import { buildApp, dashboardCacheOf, openRuntime, type Runtime, startWorkers, tokenSecretOf } from './app.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
 import { DEMO_MERCHANTS, loadDashboardDemo } from './modules/dashboard/operations/demo.ts';
 import { generateLargeDashboard } from './modules/dashboard/operations/generate.ts';
@@ -254,6 +254,7 @@ dashboard
   .action((options: { merchant?: string }) =>
     withRuntime('dashboard-rebuild', async (runtime) => {
       const result = await rebuildDashboardProjections(runtime.database.db, {
+        cache: dashboardCacheOf(runtime),
         ...(options.merchant ? { merchantId: options.merchant } : {}),
         showProgress: true,
       });

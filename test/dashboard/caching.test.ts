@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dashboardCacheOf } from '../../src/app.ts';
 import { rebuildDashboardProjections } from '../../src/modules/dashboard/operations/projections.ts';
 import type { Dashboard } from '../../src/modules/dashboard/schemas.ts';
 import { metricsRegistry } from '../../src/platform/metrics/registry.ts';
@@ -222,9 +223,12 @@ describe('invalidation', () => {
   it("recomputes a cached dashboard whose day is no longer the merchant's today", async () => {
     const shop = await newShop({ timeZone: 'Pacific/Kiritimati' });
     const current = await readJson(shop.merchantId);
-    // An entry computed "yesterday", put where the route will find it.
-    const region = context.runtime.cache.region<Dashboard>('dashboard', { ttl: 60_000 });
-    await region.put(shop.merchantId, { ...current, today: '2000-01-01', totalOrders: 999 });
+    // An entry computed "yesterday", stored where the route will find it.
+    await dashboardCacheOf(context.runtime).refresh(shop.merchantId, async () => ({
+      ...current,
+      today: '2000-01-01',
+      totalOrders: 999,
+    }));
     const after = await read(shop.merchantId);
     expect(after.json()).toMatchObject({ today: current.today, totalOrders: 0 });
     expect(costOf(after.headers).queries).toBe(1);
@@ -319,7 +323,12 @@ describe('statement budgets', () => {
     expect(statements).toBeLessThanOrEqual(2);
 
     for (const merchantId of [small.merchantId, 'cache-big']) {
-      await context.runtime.cache.region('dashboard', { ttl: 60_000 }).invalidate(merchantId);
+      const cache = dashboardCacheOf(context.runtime);
+      await cache.published(
+        await db()
+          .transaction()
+          .execute((trx) => cache.invalidateWithin(trx, merchantId)),
+      );
       const miss = await read(merchantId);
       expect(miss.headers['server-timing']).toContain('cache;desc="miss"');
       expect(costOf(miss.headers).queries).toBe(1);

@@ -386,7 +386,10 @@ describe('bad input answers problem+json with the right status', () => {
 describe('operations endpoints', () => {
   it('serves health, readiness, metrics and the OpenAPI document', async () => {
     expect((await context.app.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
-    expect((await context.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({ status: 'ready' });
+    expect((await context.app.inject({ method: 'GET', url: '/readyz' })).json()).toEqual({
+      status: 'ready',
+      redis: 'off',
+    });
     const metrics = await context.app.inject({ method: 'GET', url: '/metrics' });
     for (const name of [
       'http_request_duration_seconds',

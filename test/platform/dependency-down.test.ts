@@ -28,4 +28,7 @@ it('answers 503 with Retry-After, not 500, while the database is down', async ()
   expect(response.json().detail).not.toContain('ECONNREFUSED');
   const ready = await context.app.inject({ method: 'GET', url: '/readyz' });
   expect(ready.statusCode).toBe(503);
+  // It names no address: whoever asks learns nothing of the network behind.
+  expect(ready.json().detail).toBe('the database is unreachable');
+  expect(ready.body).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|:\d{4,5}/);
 });

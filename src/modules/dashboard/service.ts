@@ -1,9 +1,13 @@
 import { sql } from 'kysely';
 import type { Principal } from '../../platform/auth/tokens.ts';
+import type { VersionedCacheRegion } from '../../platform/cache/cache.ts';
 import type { AnyKysely } from '../../platform/db/database.ts';
 import { inTransaction } from '../../platform/db/transactions.ts';
 import { conflict, forbidden, HttpProblem, notFound } from '../../platform/http/problems.ts';
-import type { OrderInput, ProductPatch } from './schemas.ts';
+import type { Dashboard, OrderInput, ProductPatch } from './schemas.ts';
+
+/** The cached dashboards the writes below invalidate, in their own transactions. */
+export type DashboardCache = VersionedCacheRegion<Dashboard>;
 
 /** The merchants a token may see and change: its own, or all of them for an admin. */
 export function assertMerchant(principal: Principal, merchantId: string): void {
@@ -29,13 +33,18 @@ interface LockedProduct {
  * the stock, records the order and its items at today's prices, and adds to every projection the
  * dashboard reads: the products', the customer's, the merchant's totals and the merchant's day.
  */
-export async function placeOrder(db: AnyKysely, merchantId: string, order: OrderInput) {
+export async function placeOrder(
+  db: AnyKysely,
+  cache: DashboardCache,
+  merchantId: string,
+  order: OrderInput,
+) {
   const wanted = new Map<number, number>();
   for (const item of order.items)
     wanted.set(item.productId, (wanted.get(item.productId) ?? 0) + item.quantity);
   const productIds = [...wanted.keys()].sort((a, b) => a - b);
 
-  return inTransaction(db, async (trx) => {
+  const { placed, bump } = await inTransaction(db, async (trx) => {
     const { rows: locked } = await sql<LockedProduct>`/* dashboard.lockProducts */
       SELECT p.product_id, p.price_minor, p.stock_quantity,
              EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = ${order.customerId} AND c.merchant_id = ${merchantId}) AS customer_ok
@@ -113,20 +122,25 @@ export async function placeOrder(db: AnyKysely, merchantId: string, order: Order
           revenue_minor = merchant_daily_sales.revenue_minor + excluded.revenue_minor
       )
       SELECT order_id, created_at FROM placed`.execute(trx);
-    const placed = rows[0] as { order_id: number; created_at: Date };
+    const recorded = rows[0] as { order_id: number; created_at: Date };
     return {
-      id: placed.order_id,
-      merchantId,
-      customerId: order.customerId,
-      total,
-      createdAt: placed.created_at.toISOString(),
-      items: productIds.map((productId, index) => ({
-        productId,
-        quantity: quantities[index] as number,
-        unitPrice: prices[index] as number,
-      })),
+      bump: await cache.invalidateWithin(trx, merchantId),
+      placed: {
+        id: recorded.order_id,
+        merchantId,
+        customerId: order.customerId,
+        total,
+        createdAt: recorded.created_at.toISOString(),
+        items: productIds.map((productId, index) => ({
+          productId,
+          quantity: quantities[index] as number,
+          unitPrice: prices[index] as number,
+        })),
+      },
     };
   });
+  await cache.published(bump);
+  return placed;
 }
 
 /** The product's merchant, locked against a concurrent projection rebuild, and checked against the token. */
@@ -144,10 +158,11 @@ async function productMerchant(trx: AnyKysely, principal: Principal, productId: 
 /** A review and its product's rating totals, together. */
 export async function addReview(
   db: AnyKysely,
+  cache: DashboardCache,
   principal: Principal,
   input: { productId: number; customerId: number; rating: number },
 ) {
-  return inTransaction(db, async (trx) => {
+  const { bump, ...added } = await inTransaction(db, async (trx) => {
     const merchantId = await productMerchant(trx, principal, input.productId);
     const { rows } = await sql<{ review_id: number }>`/* dashboard.recordReview */
       WITH review AS (
@@ -164,6 +179,7 @@ export async function addReview(
     const review = rows[0];
     if (!review) throw notFound(`merchant ${merchantId} has no customer ${input.customerId}`);
     return {
+      bump: await cache.invalidateWithin(trx, merchantId),
       merchantId,
       review: {
         id: review.review_id,
@@ -173,15 +189,18 @@ export async function addReview(
       },
     };
   });
+  await cache.published(bump);
+  return added;
 }
 
 export async function updateProduct(
   db: AnyKysely,
+  cache: DashboardCache,
   principal: Principal,
   productId: number,
   patch: ProductPatch,
 ) {
-  return inTransaction(db, async (trx) => {
+  const { bump, ...updated } = await inTransaction(db, async (trx) => {
     const merchantId = await productMerchant(trx, principal, productId);
     const { rows } = await sql<{
       product_id: number;
@@ -201,6 +220,7 @@ export async function updateProduct(
     const product = rows[0];
     if (!product) throw conflict(`product ${productId} changed while it was being updated`);
     return {
+      bump: await cache.invalidateWithin(trx, merchantId),
       merchantId,
       product: {
         id: product.product_id,
@@ -212,4 +232,6 @@ export async function updateProduct(
       },
     };
   });
+  await cache.published(bump);
+  return updated;
 }

@@ -7,7 +7,7 @@ import type { UrlSigner } from '../storage/url-signing.ts';
 import type { RoutesPlugin } from './app.ts';
 import { HttpProblem, notFound, problemResponses, serviceUnavailable } from './problems.ts';
 
-export function healthRoutes(database: Database): RoutesPlugin {
+export function healthRoutes(database: Database, redisState: () => 'off' | 'ok' | 'degraded'): RoutesPlugin {
   return async (app) => {
     app.get(
       '/healthz',
@@ -29,20 +29,30 @@ export function healthRoutes(database: Database): RoutesPlugin {
         schema: {
           tags: ['operations'],
           summary: 'The database is reachable and every migration is applied',
+          description:
+            'Redis is an accelerator: while it is unreachable the service stays ready and says `redis: degraded`.',
           security: [],
-          response: { 200: Type.Object({ status: Type.Literal('ready') }), ...problemResponses(503) },
+          response: {
+            200: Type.Object({
+              status: Type.Literal('ready'),
+              redis: Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('off')]),
+            }),
+            ...problemResponses(503),
+          },
         },
         config: { access: 'public', queryBudget: 4 },
       },
-      async () => {
+      async (request) => {
         let pending: string[];
         try {
           pending = await pendingMigrations(database.db);
         } catch (error) {
-          throw serviceUnavailable(`database unreachable: ${(error as Error).message}`);
+          // The address and the driver's words go to the log, not to whoever asks.
+          request.log.warn({ err: error }, 'readiness: the database is unreachable');
+          throw serviceUnavailable('the database is unreachable');
         }
         if (pending.length > 0) throw serviceUnavailable(`migrations not applied: ${pending.join(', ')}`);
-        return { status: 'ready' as const };
+        return { status: 'ready' as const, redis: redisState() };
       },
     );
 

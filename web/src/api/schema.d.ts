@@ -46,7 +46,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The database is reachable and every migration is applied */
+        /**
+         * The database is reachable and every migration is applied
+         * @description Redis is an accelerator: while it is unreachable the service stays ready and says `redis: degraded`.
+         */
         get: {
             parameters: {
                 query?: never;
@@ -63,6 +66,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
+                            redis: "ok" | "degraded" | "off";
                             /** @enum {string} */
                             status: "ready";
                         };
@@ -1074,7 +1078,7 @@ export interface paths {
         };
         /**
          * A merchant's dashboard: revenue, today's sales, top products and customers, low stock
-         * @description One SQL statement on a miss, none on a hit (`Server-Timing: cache;desc="hit"`). Cached for HOTPATH_DASHBOARD_CACHE_TTL_SECONDS (default 120) and invalidated by every order, review and product change. `Cache-Control: no-cache` computes it afresh. Amounts are integers in minor units (cents) of the merchant's currency.
+         * @description One SQL statement on a miss, none on a hit (`Server-Timing: cache;desc="hit"`); one more while the instance is reconnecting to PostgreSQL's notifications. Cached for HOTPATH_DASHBOARD_CACHE_TTL_SECONDS (default 120) and invalidated by every order, review and product change. `Cache-Control: no-cache` computes it afresh. Amounts are integers in minor units (cents) of the merchant's currency.
          */
         get: {
             parameters: {

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { AnyKysely } from '../../../platform/db/database.ts';
 import { progress } from '../../../platform/progress.ts';
+import type { DashboardCache } from '../service.ts';
 
 async function merchantsToProcess(db: AnyKysely, only: string | undefined): Promise<string[]> {
   const { rows } = await sql<{ merchant_id: string }>`
@@ -15,8 +16,12 @@ async function merchantsToProcess(db: AnyKysely, only: string | undefined): Prom
  * row exclusively: order, review and product writes hold it shared, so none runs halfway through a
  * rebuild and none is lost by it.
  */
-async function rebuildMerchant(db: AnyKysely, merchantId: string): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+async function rebuildMerchant(
+  db: AnyKysely,
+  cache: DashboardCache | undefined,
+  merchantId: string,
+): Promise<void> {
+  const bump = await db.transaction().execute(async (trx) => {
     await sql`SELECT merchant_id FROM merchants WHERE merchant_id = ${merchantId} FOR UPDATE`.execute(trx);
     await sql`/* dashboard.rebuildProducts */
       UPDATE product_stats s SET units_sold = e.units_sold, revenue_minor = e.revenue_minor,
@@ -37,18 +42,26 @@ async function rebuildMerchant(db: AnyKysely, merchantId: string): Promise<void>
       INSERT INTO merchant_daily_sales (merchant_id, day, order_count, revenue_minor)
       SELECT merchant_id, day, order_count, revenue_minor FROM expected_merchant_daily_sales
       WHERE merchant_id = ${merchantId}`.execute(trx);
+    // A rebuild may change what the dashboard says: every instance's cached one goes with it.
+    return cache?.invalidateWithin(trx, merchantId);
   });
+  if (bump) await cache?.published(bump);
 }
 
 export async function rebuildDashboardProjections(
   db: AnyKysely,
-  options: { merchantId?: string; showProgress: boolean },
+  options: {
+    merchantId?: string;
+    showProgress: boolean;
+    /** The cached dashboards to invalidate; none for merchants just generated, which have none yet. */
+    cache?: DashboardCache;
+  },
 ): Promise<{ merchants: number; seconds: number }> {
   const started = performance.now();
   const ids = await merchantsToProcess(db, options.merchantId);
   const bar = options.showProgress ? progress('dashboard rebuild', ids.length, 'merchants') : undefined;
   for (const merchantId of ids) {
-    await rebuildMerchant(db, merchantId);
+    await rebuildMerchant(db, options.cache, merchantId);
     bar?.advance(1);
   }
   bar?.finish();
