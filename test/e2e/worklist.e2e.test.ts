@@ -95,6 +95,9 @@ describe('the worklist page in a browser', () => {
     });
     await page.goto(`${context.baseUrl}/worklist#token=${token}`);
     await page.waitForSelector('#rows tr');
+    // The token left the address bar once read, and is kept for this tab only.
+    expect(new URL(page.url()).hash).toBe('');
+    expect(await page.evaluate(() => [sessionStorage.length, localStorage.length])).toEqual([1, 0]);
     const titles = await page.locator('#rows tr td:nth-child(2)').allTextContents();
     expect(titles.map((title) => title.split(' · ')[0])).toEqual(['Courrier scanné', 'Bilan sanguin']);
     expect(await page.locator('#timing').textContent()).toContain('1 query');

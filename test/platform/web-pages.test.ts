@@ -29,3 +29,17 @@ it('serves the dashboard page and its script', async () => {
   expect(script.statusCode).toBe(200);
   expect(script.body).toContain('/v1/merchants/{merchantId}/dashboard');
 });
+
+it('sends a Content-Security-Policy with every page: scripts from this origin only', async () => {
+  for (const url of ['/worklist', '/dashboard', '/docs']) {
+    const page = await context.app.inject({ method: 'GET', url });
+    expect(page.statusCode, url).toBe(200);
+    const policy = String(page.headers['content-security-policy']);
+    const scripts = /script-src ([^;]+)/.exec(policy)?.[1] ?? '';
+    expect(scripts, url).toContain("'self'");
+    expect(scripts, url).not.toContain('unsafe-inline');
+    expect(policy, url).not.toMatch(/default-src[^;]*\*/);
+  }
+  const worklist = await context.app.inject({ method: 'GET', url: '/worklist' });
+  expect(String(worklist.headers['content-security-policy'])).toMatch(/style-src 'self' 'sha256-[A-Za-z0-9+/=]+'/);
+});

@@ -5,13 +5,19 @@ export const element = <T extends HTMLElement>(id: string) => document.getElemen
 const TOKEN_KEY = 'hotpath.token';
 
 /**
- * What every page shares: the token field (filled from `#token=` in the link, else from the last
- * visit), the typed API client that sends it, and the line saying where the last call's time went.
+ * What every page shares: the token field (filled from `#token=` in the link, else from earlier in
+ * this tab), the typed API client that sends it, and the line saying where the last call's time went.
+ * The token leaves the address bar as soon as it is read, so it is not in the history, a bookmark or a
+ * shared screen, and it lives only as long as the tab (sessionStorage, never localStorage).
  */
 export function pageSession() {
   const tokenInput = element<HTMLInputElement>('token');
-  tokenInput.value =
-    new URLSearchParams(window.location.hash.slice(1)).get('token') ?? localStorage.getItem(TOKEN_KEY) ?? '';
+  const linked = new URLSearchParams(window.location.hash.slice(1)).get('token');
+  if (linked) {
+    history.replaceState(null, '', `${window.location.pathname}${window.location.search}`);
+    sessionStorage.setItem(TOKEN_KEY, linked);
+  }
+  tokenInput.value = linked ?? sessionStorage.getItem(TOKEN_KEY) ?? '';
   const api = apiClient(
     () => tokenInput.value.trim(),
     (timing) => {
@@ -22,7 +28,7 @@ export function pageSession() {
   return {
     api,
     tokenInput,
-    rememberToken: () => localStorage.setItem(TOKEN_KEY, tokenInput.value.trim()),
+    rememberToken: () => sessionStorage.setItem(TOKEN_KEY, tokenInput.value.trim()),
   };
 }
 

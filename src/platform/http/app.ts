@@ -189,7 +189,13 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
       buildLocalReference: (json, _base, _fragment, index) => String(json.$id ?? `def-${index}`),
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Its pages carry a Content-Security-Policy too (its inline script by hash).
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    staticCSP: true,
+    // The demo is plain HTTP on 127.0.0.1: upgrading its requests to HTTPS would break the page.
+    transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
+  });
   app.get(
     '/openapi.json',
     { schema: { hide: true }, config: { access: 'public', queryBudget: 0 } },

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,11 +28,16 @@ export function webPages(pages: Array<{ path: string; html: string; script: stri
       ]);
       const script = bundle.outputFiles[0]?.text ?? '';
       const scriptPath = `/assets/${path.basename(page.script).replace(/\.ts$/, '.js')}`;
+      const policy = contentSecurityPolicy(html);
       app.get(
         page.path,
         { schema: { hide: true }, config: { access: 'public', queryBudget: 0 } },
         async (_request, reply) =>
-          reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(html),
+          reply
+            .type('text/html; charset=utf-8')
+            .header('cache-control', 'no-cache')
+            .header('content-security-policy', policy)
+            .send(html),
       );
       app.get(
         scriptPath,
@@ -41,4 +47,27 @@ export function webPages(pages: Array<{ path: string; html: string; script: stri
       );
     }
   };
+}
+
+/**
+ * Scripts from this origin only, never inline; the page's own inline styles by their hash; no frames,
+ * plugins or foreign connections. A token in the page cannot be sent anywhere else by injected markup.
+ */
+export function contentSecurityPolicy(html: string): string {
+  const styles = [...html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map(
+    (match) =>
+      `'sha256-${createHash('sha256')
+        .update(match[1] ?? '')
+        .digest('base64')}'`,
+  );
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    `style-src 'self' ${styles.join(' ')}`.trim(),
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ');
 }
