@@ -12,7 +12,7 @@ import {
 import { backfillRegistry } from './modules/documents/operations/backfill.ts';
 import { loadDocumentsDemo } from './modules/documents/operations/demo.ts';
 import { importBucket } from './modules/documents/operations/import-bucket.ts';
-import { reconcileRegistry } from './modules/documents/operations/reconcile.ts';
+import { documentObjects, reconcileRegistry } from './modules/documents/operations/reconcile.ts';
 import { startFhirDevServer } from './modules/worklist/fhir/dev-server.ts';
 import {
   connectDemoFacilities,
@@ -21,8 +21,10 @@ import {
   loadWorklistDemo,
 } from './modules/worklist/operations/demo.ts';
 import { generateLargeWorklist } from './modules/worklist/operations/generate.ts';
+import { attachmentObjects } from './modules/worklist/service.ts';
 import { ROLES, type Role, TokenAuthority } from './platform/auth/tokens.ts';
 import { migrateToLatest } from './platform/db/migrations.ts';
+import { sweepStorage } from './platform/storage/orphans.ts';
 
 const manifest = createRequire(import.meta.url)('../package.json') as { version: string };
 const say = (message: string) => process.stderr.write(`${message}\n`);
@@ -40,6 +42,11 @@ async function withRuntime<T>(name: string, work: (runtime: Runtime) => Promise<
 
 const positiveInteger = (value: string) => {
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new InvalidArgumentError('must be a positive integer');
+  return Number(value);
+};
+
+const wholeNumber = (value: string) => {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('must be a whole number');
   return Number(value);
 };
 
@@ -172,19 +179,44 @@ program
 
 program
   .command('reconcile')
-  .description('check every registry row against the versions table and storage; exit 1 on drift')
-  .option('--fix', 'repair registry rows from the versions table')
-  .action((options: { fix?: boolean }) =>
+  .description(
+    'check every registry row against the versions table and storage, and storage against the database (orphan objects, unfinished writes); exit 1 on drift',
+  )
+  .option(
+    '--fix',
+    'repair registry rows from the versions table; delete orphan objects and unfinished writes',
+  )
+  .option(
+    '--older-than <minutes>',
+    'orphans and unfinished writes count once this old (younger ones may be uploads in flight)',
+    wholeNumber,
+    60,
+  )
+  .action((options: { fix?: boolean; olderThan: number }) =>
     withRuntime('reconcile', async (runtime) => {
+      const fix = options.fix === true;
+      const report = (line: string) => process.stdout.write(`${line}\n`);
       const result = await reconcileRegistry(runtime.database.db, runtime.store, {
-        fix: options.fix === true,
+        fix,
         showProgress: true,
-        report: (line) => process.stdout.write(`${line}\n`),
+        report,
       });
       process.stdout.write(
-        `checked ${result.checked} documents, ${result.mismatches} mismatches${options.fix ? `, ${result.fixed} fixed` : ''} in ${result.seconds.toFixed(2)} s\n`,
+        `checked ${result.checked} documents, ${result.mismatches} mismatches${fix ? `, ${result.fixed} fixed` : ''} in ${result.seconds.toFixed(2)} s\n`,
       );
-      if (result.mismatches - result.fixed > 0) process.exitCode = 1;
+      const { db } = runtime.database;
+      const swept = await sweepStorage(runtime.store, [documentObjects(db), attachmentObjects(db)], {
+        before: new Date(Date.now() - options.olderThan * 60_000),
+        remove: fix,
+        report,
+      });
+      const unfinished = swept.unfinished?.length;
+      process.stdout.write(
+        `storage: ${swept.orphans.length} orphan objects, ${unfinished ?? 'unknown (the store does not list them)'} unfinished writes older than ${options.olderThan} min${fix ? `, ${swept.removed} removed` : ''}\n`,
+      );
+      const unresolved =
+        result.mismatches - result.fixed + (fix ? 0 : swept.orphans.length + (unfinished ?? 0));
+      if (unresolved > 0) process.exitCode = 1;
     }),
   );
 

@@ -73,8 +73,9 @@ describe('hotpath CLI on the embedded default', { timeout: 900_000 }, () => {
     expect(backfilled.stdout).toMatch(
       /backfilled 360 documents \(\d+ versions, 0 registry rows changed\).*versions\/s/,
     );
-    const reconciled = await hotpath('reconcile');
+    const reconciled = await hotpath('reconcile', '--older-than', '0');
     expect(reconciled.stdout).toMatch(/checked 360 documents, 0 mismatches/);
+    expect(reconciled.stdout).toMatch(/storage: 0 orphan objects, 0 unfinished writes older than 0 min/);
 
     const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
     expect(metrics).toMatch(/hotpath_documents_registry_mismatches 0/);

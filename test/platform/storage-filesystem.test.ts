@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -312,3 +312,28 @@ describe('FileSystemObjectStore', () => {
 function inFiveMinutes(signedAt = new Date()) {
   return { signedAt, expiresAt: new Date(signedAt.getTime() + 300_000) };
 }
+
+describe('what a crash leaves behind', () => {
+  it('lists every object under a prefix in one walk, and reports and discards old temporary files', async () => {
+    const keys = Array.from({ length: 1_250 }, (_, n) => `sweep/${n % 3}/object-${n}`);
+    for (let at = 0; at < keys.length; at += 50)
+      await Promise.all(keys.slice(at, at + 50).map((key) => putText(key)));
+    const listed: string[] = [];
+    for await (const page of store.listAll('sweep/')) listed.push(...page.map((object) => object.key));
+    expect(listed.sort()).toEqual([...keys].sort());
+
+    // A write cut short by a crash: its temporary file, an hour old, and one still being written.
+    const scratch = path.join(root, 'objects-tmp');
+    await writeFile(path.join(scratch, 'crashed-write'), 'half of a file');
+    const anHourAgo = new Date(Date.now() - 3_600_000);
+    await utimes(path.join(scratch, 'crashed-write'), anHourAgo, anHourAgo);
+    await writeFile(path.join(scratch, 'write-in-flight'), 'being written');
+    const old = await store.unfinishedWrites(new Date(Date.now() - 60_000));
+    expect(old?.map((write) => write.id)).toEqual(['crashed-write']);
+    await store.discardUnfinishedWrite(old![0]!);
+    expect(await readdir(scratch)).toEqual(['write-in-flight']);
+    await expect(
+      store.discardUnfinishedWrite({ id: '../objects/sweep', startedAt: new Date(), description: '' }),
+    ).rejects.toThrow(/not a temporary file/);
+  });
+});

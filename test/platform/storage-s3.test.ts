@@ -239,6 +239,15 @@ describe('S3ObjectStore against s3rver', () => {
     expect(small.nextContinuationToken).toBeDefined();
     const empty = await store.listPage('listing/none-such/');
     expect(empty).toEqual({ objects: [], nextContinuationToken: undefined });
+
+    // listAll walks the same pages, each key once.
+    const everything: string[] = [];
+    for await (const page of store.listAll('listing/')) everything.push(...page.map((object) => object.key));
+    expect(everything.sort()).toEqual([...inside].sort());
+  });
+
+  it('says it cannot tell unfinished uploads when the server does not list them (s3rver)', async () => {
+    expect(await store.unfinishedWrites(new Date())).toBeUndefined();
   });
 
   it('keeps keys relative to the key prefix in the URL', async () => {

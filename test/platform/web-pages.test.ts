@@ -41,5 +41,7 @@ it('sends a Content-Security-Policy with every page: scripts from this origin on
     expect(policy, url).not.toMatch(/default-src[^;]*\*/);
   }
   const worklist = await context.app.inject({ method: 'GET', url: '/worklist' });
-  expect(String(worklist.headers['content-security-policy'])).toMatch(/style-src 'self' 'sha256-[A-Za-z0-9+/=]+'/);
+  expect(String(worklist.headers['content-security-policy'])).toMatch(
+    /style-src 'self' 'sha256-[A-Za-z0-9+/=]+'/,
+  );
 });

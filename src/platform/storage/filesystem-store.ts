@@ -14,6 +14,7 @@ import {
   type ObjectStore,
   type StoredObject,
   storageRequest,
+  type UnfinishedWrite,
 } from './object-store.ts';
 import type { UrlSigner } from './url-signing.ts';
 
@@ -129,6 +130,52 @@ export class FileSystemObjectStore implements ObjectStore {
         nextContinuationToken: more && last ? Buffer.from(last).toString('base64url') : undefined,
       };
     });
+  }
+
+  /** One walk of the prefix's directory, however many objects; listPage walks it again for every page. */
+  async *listAll(prefix: string): AsyncIterable<ListedObject[]> {
+    assertValidPrefix(prefix);
+    const base = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/') + 1) : '';
+    const keys: string[] = [];
+    await storageRequest('ListObjectsV2', () => this.collectKeys(base, prefix, keys));
+    for (let start = 0; start < keys.length; start += 1000) {
+      const objects = await Promise.all(
+        keys.slice(start, start + 1000).map(async (key) => {
+          const info = await stat(this.bodyPath(key)).catch(() => undefined);
+          return info && { key, sizeBytes: info.size, lastModified: info.mtime };
+        }),
+      );
+      yield objects.filter((object): object is ListedObject => object !== undefined);
+    }
+  }
+
+  /** Temporary files of writes that never reached their rename: a crash mid-upload. */
+  async unfinishedWrites(before: Date): Promise<UnfinishedWrite[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.scratchDir);
+    } catch (error) {
+      if (isMissing(error)) return [];
+      throw error;
+    }
+    const writes: UnfinishedWrite[] = [];
+    for (const name of names) {
+      const info = await stat(path.join(this.scratchDir, name)).catch(() => undefined);
+      if (info && info.mtime < before) {
+        writes.push({
+          id: name,
+          startedAt: info.mtime,
+          description: `temporary file ${name} (${info.size} bytes)`,
+        });
+      }
+    }
+    return writes;
+  }
+
+  async discardUnfinishedWrite(write: UnfinishedWrite): Promise<void> {
+    // Only a plain name in the scratch directory: never a path that leads elsewhere.
+    if (write.id !== path.basename(write.id)) throw new Error(`not a temporary file: ${write.id}`);
+    await rm(path.join(this.scratchDir, write.id), { force: true });
   }
 
   async downloadUrl(key: string, options: DownloadUrlOptions): Promise<DownloadUrl> {

@@ -21,6 +21,14 @@ export interface ObjectPage {
   nextContinuationToken: string | undefined;
 }
 
+export interface UnfinishedWrite {
+  /** What the store needs to discard it: a file name, or an S3 key and upload id. */
+  id: string;
+  startedAt: Date;
+  /** For a person reading the report. */
+  description: string;
+}
+
 export interface DownloadUrl {
   url: string;
   expiresAt: Date;
@@ -43,6 +51,14 @@ export interface ObjectStore {
   get(key: string): Promise<{ object: StoredObject; body: Readable } | undefined>;
   delete(key: string): Promise<void>;
   listPage(prefix: string, options?: { continuationToken?: string; maxKeys?: number }): Promise<ObjectPage>;
+  /** Every object under a prefix, a page at a time, in no promised order. */
+  listAll(prefix: string): AsyncIterable<ListedObject[]>;
+  /**
+   * Writes begun before `before` that never finished, as a crash leaves them: temporary files of the
+   * file-system store, incomplete multipart uploads on S3. Undefined when the store cannot tell.
+   */
+  unfinishedWrites(before: Date): Promise<UnfinishedWrite[] | undefined>;
+  discardUnfinishedWrite(write: UnfinishedWrite): Promise<void>;
   downloadUrl(key: string, options: DownloadUrlOptions): Promise<DownloadUrl>;
   close(): Promise<void>;
 }

@@ -1,8 +1,10 @@
 import type { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   S3Client,
   type S3ClientConfig,
@@ -20,9 +22,11 @@ import {
   assertValidPrefix,
   type DownloadUrl,
   type DownloadUrlOptions,
+  type ListedObject,
   type ObjectPage,
   type ObjectStore,
   type StoredObject,
+  type UnfinishedWrite,
 } from './object-store.ts';
 import { SignedUrlCache } from './signed-url-cache.ts';
 
@@ -164,6 +168,59 @@ export class S3ObjectStore implements ObjectStore {
       })),
       nextContinuationToken: page.IsTruncated ? page.NextContinuationToken : undefined,
     };
+  }
+
+  async *listAll(prefix: string): AsyncIterable<ListedObject[]> {
+    let continuationToken: string | undefined;
+    do {
+      const page = await this.listPage(prefix, continuationToken ? { continuationToken } : {});
+      yield page.objects;
+      continuationToken = page.nextContinuationToken;
+    } while (continuationToken);
+  }
+
+  /**
+   * Multipart uploads begun before `before` and never completed (the SDK aborts the ones that fail;
+   * these are a crash's). Undefined when the server does not list them (s3rver, some gateways).
+   */
+  async unfinishedWrites(before: Date): Promise<UnfinishedWrite[] | undefined> {
+    const writes: UnfinishedWrite[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    try {
+      for (;;) {
+        const page = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.location.bucket,
+            Prefix: this.location.keyPrefix,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
+        );
+        for (const upload of page.Uploads ?? []) {
+          if (upload.Initiated && upload.Initiated < before && upload.Key && upload.UploadId) {
+            writes.push({
+              id: JSON.stringify([upload.Key, upload.UploadId]),
+              startedAt: upload.Initiated,
+              description: `incomplete multipart upload of ${upload.Key.slice(this.location.keyPrefix.length)}`,
+            });
+          }
+        }
+        if (!page.IsTruncated) return writes;
+        keyMarker = page.NextKeyMarker;
+        uploadIdMarker = page.NextUploadIdMarker;
+      }
+    } catch (error) {
+      if (error instanceof S3ServiceException && error.name === 'NotImplemented') return undefined;
+      throw error;
+    }
+  }
+
+  async discardUnfinishedWrite(write: UnfinishedWrite): Promise<void> {
+    const [key, uploadId] = JSON.parse(write.id) as [string, string];
+    await this.client.send(
+      new AbortMultipartUploadCommand({ Bucket: this.location.bucket, Key: key, UploadId: uploadId }),
+    );
   }
 
   async downloadUrl(key: string, options: DownloadUrlOptions): Promise<DownloadUrl> {
