@@ -13,7 +13,7 @@ import { asText, type JsonSchema, malformedValue, maulValue, validValue } from '
  * failure replays): every answer must be a 2xx, or a 4xx as problem+json. A 5xx is a defect.
  */
 const SEED = 20261201;
-const RUNS_PER_OPERATION = 120;
+const RUNS_PER_OPERATION = 250;
 
 interface Operation {
   method: string;

@@ -173,6 +173,7 @@ async function assertSameMajor(bin: Binaries, clusterDir: string): Promise<void>
 
 async function ensureDatabase(port: number, password: string): Promise<void> {
   const client = new pg.Client({ host: '127.0.0.1', port, user: ROLE, password, database: 'postgres' });
+  client.on('error', () => {});
   await client.connect();
   try {
     const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DATABASE]);
