@@ -18,7 +18,7 @@ export function baselineWorklistRoutes(db: AnyKysely): RoutesPlugin {
           hide: true,
           querystring: Type.Object({
             facilityId: Type.String(),
-            page: Type.Integer({ minimum: 1, default: 1 }),
+            page: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1 }),
             perPage: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
           }),
         },
