@@ -74,7 +74,8 @@ export class HotpathCache {
   /** The shared tier as /readyz reports it: a degraded Redis leaves the service ready. */
   redisState(): 'off' | 'ok' | 'degraded' {
     if (!this.redis) return 'off';
-    return this.redis.status === 'ready' ? 'ok' : 'degraded';
+    const inUse = this.generations ? this.generations.redisInUse() : this.redis.status === 'ready';
+    return inUse ? 'ok' : 'degraded';
   }
 
   async close(): Promise<void> {

@@ -72,6 +72,15 @@ export class Generations {
     private readonly redis?: Redis,
   ) {
     redis?.defineCommand('hotpathRaiseGeneration', { numberOfKeys: 1, lua: RAISE_SCRIPT });
+    // Connected again: used again at once (the pause is for a Redis that is connected but failing).
+    redis?.on('ready', () => {
+      this.redisPausedUntil = 0;
+    });
+  }
+
+  /** Whether Redis takes part in lookups and writes now. */
+  redisInUse(): boolean {
+    return this.redis?.status === 'ready' && Date.now() >= this.redisPausedUntil;
   }
 
   /** The scope's generation: the larger of Redis's (when up) and this instance's own. */
@@ -97,7 +106,7 @@ export class Generations {
 
   /** A Redis command, or undefined when Redis is off, down, or recently failed. */
   private async fromRedis<T>(command: () => Promise<T> | undefined): Promise<T | undefined> {
-    if (this.redis?.status !== 'ready' || Date.now() < this.redisPausedUntil) return undefined;
+    if (!this.redisInUse()) return undefined;
     try {
       return await command();
     } catch {
