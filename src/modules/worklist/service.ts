@@ -5,7 +5,7 @@ import type { AnyKysely } from '../../platform/db/database.ts';
 import { inTransaction } from '../../platform/db/transactions.ts';
 import { badRequest, conflict, notFound, payloadTooLarge } from '../../platform/http/problems.ts';
 import type { ObjectStore } from '../../platform/storage/object-store.ts';
-import type { StoredObjects } from '../../platform/storage/orphans.ts';
+import { objectsReferencedBy, type StoredObjects } from '../../platform/storage/orphans.ts';
 import { canSee, type FacilityScope } from './access.ts';
 import { decideMatch, type MatchOutcome, type PatientTraits } from './identity.ts';
 import type { IntegrationQueue } from './integration/queue.ts';
@@ -13,14 +13,7 @@ import type { IdentityCheck, ReceiveMetadata, Status } from './schemas.ts';
 
 /** Attachments' objects: every file received is written under `worklist/` before its row commits. */
 export function attachmentObjects(db: AnyKysely): StoredObjects {
-  return {
-    prefix: 'worklist/',
-    async referenced(keys) {
-      const { rows } = await sql<{ storage_key: string }>`/* worklist.referencedObjects */
-        SELECT storage_key FROM attachments WHERE storage_key = ANY(${keys}::text[])`.execute(db);
-      return new Set(rows.map((row) => row.storage_key));
-    },
-  };
+  return objectsReferencedBy(db, 'worklist/', 'attachments');
 }
 
 export interface StoredAttachment {

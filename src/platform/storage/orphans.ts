@@ -1,3 +1,5 @@
+import { sql } from 'kysely';
+import type { AnyKysely } from '../db/database.ts';
 import type { ObjectStore, UnfinishedWrite } from './object-store.ts';
 
 /** The objects a module writes under a prefix, and which of them its rows still point at. */
@@ -5,6 +7,18 @@ export interface StoredObjects {
   prefix: string;
   /** The subset of `keys` some row refers to: one statement per page of keys. */
   referenced(keys: string[]): Promise<Set<string>>;
+}
+
+/** The objects under `prefix` that rows of `table` refer to by their `storage_key`. */
+export function objectsReferencedBy(db: AnyKysely, prefix: string, table: string): StoredObjects {
+  return {
+    prefix,
+    async referenced(keys) {
+      const { rows } = await sql<{ storage_key: string }>`/* storage.referencedObjects */
+        SELECT storage_key FROM ${sql.table(table)} WHERE storage_key = ANY(${keys}::text[])`.execute(db);
+      return new Set(rows.map((row) => row.storage_key));
+    },
+  };
 }
 
 export interface SweepResult {

@@ -4,7 +4,7 @@ import type { AnyKysely } from '../../../platform/db/database.ts';
 import { metricsRegistry, prometheus } from '../../../platform/metrics/registry.ts';
 import { progress } from '../../../platform/progress.ts';
 import type { ObjectStore } from '../../../platform/storage/object-store.ts';
-import type { StoredObjects } from '../../../platform/storage/orphans.ts';
+import { objectsReferencedBy, type StoredObjects } from '../../../platform/storage/orphans.ts';
 import { latestApprovedByListing, legacySectionPrefix } from '../legacy-layout.ts';
 import { refreshRegistry } from '../registry-refresh.ts';
 
@@ -199,14 +199,7 @@ function groupBySection(bySection: Map<string, ComparedRow[]>, row: ComparedRow)
 
 /** Versions' objects: every upload writes one under `documents/` before its row commits. */
 export function documentObjects(db: AnyKysely): StoredObjects {
-  return {
-    prefix: 'documents/',
-    async referenced(keys) {
-      const { rows } = await sql<{ storage_key: string }>`/* documents.referencedObjects */
-        SELECT storage_key FROM document_versions WHERE storage_key = ANY(${keys}::text[])`.execute(db);
-      return new Set(rows.map((row) => row.storage_key));
-    },
-  };
+  return objectsReferencedBy(db, 'documents/', 'document_versions');
 }
 
 let reconcileRunsDb: AnyKysely | undefined;
