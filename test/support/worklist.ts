@@ -39,6 +39,33 @@ export async function createFacility(
   return ids;
 }
 
+/** A qualified identity the worklist tests match documents against (a valid INS, key included). */
+export const CAMILLE_DUPONT = {
+  ins: '279035121518989',
+  birthLastName: 'Dupont',
+  birthFirstNames: 'Camille',
+  birthDate: '1979-03-12',
+  sex: 'F' as const,
+};
+
+/** The metadata of a laboratory report naming Camille Dupont by INS: it matches her exactly. */
+export function labReportFor(facilityId: string): Record<string, unknown> {
+  return {
+    facilityId,
+    source: 'lab',
+    title: 'Laboratory report',
+    documentType: { code: '11502-2', label: 'Laboratory report' },
+    procedureDate: '2026-11-19',
+    extracted: {
+      extractor: 'cda',
+      ins: CAMILLE_DUPONT.ins,
+      birthLastName: CAMILLE_DUPONT.birthLastName,
+      birthDate: CAMILLE_DUPONT.birthDate,
+      sex: CAMILLE_DUPONT.sex,
+    },
+  };
+}
+
 export interface ReceiveInput {
   metadata: Record<string, unknown>;
   files?: Array<{ name: string; type: string; content: string | Buffer }>;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type FhirDevServer, startFhirDevServer } from '../../src/modules/worklist/fhir/dev-server.ts';
 import { startIntegrationWorker } from '../../src/modules/worklist/integration/worker.ts';
 import { costOf, createTestContext, type TestContext } from '../support/harness.ts';
-import { createFacility, receive } from '../support/worklist.ts';
+import { createFacility, labReportFor, receive } from '../support/worklist.ts';
 
 let context: TestContext;
 let fhir: FhirDevServer;
@@ -52,20 +52,7 @@ afterAll(async () => {
 
 async function verifiedRequest(facilityId = 'FAC-I', content = `report for ${facilityId} ${Math.random()}`) {
   const response = await receive(context, {
-    metadata: {
-      facilityId,
-      source: 'lab',
-      title: 'Laboratory report',
-      documentType: { code: '11502-2', label: 'Laboratory report' },
-      procedureDate: '2026-11-19',
-      extracted: {
-        extractor: 'cda',
-        ins: PATIENT.ins,
-        birthLastName: 'Dupont',
-        birthDate: '1979-03-12',
-        sex: 'F',
-      },
-    },
+    metadata: labReportFor(facilityId),
     files: [{ name: 'report.pdf', type: 'application/pdf', content }],
   });
   expect(response.json()).toMatchObject({ status: 'verified' });

@@ -4,7 +4,7 @@ import { type FhirDevServer, startFhirDevServer } from '../../src/modules/workli
 import { LazyIntegrationQueue } from '../../src/modules/worklist/integration/queue.ts';
 import { startIntegrationWorker } from '../../src/modules/worklist/integration/worker.ts';
 import { createTestContext, type TestContext } from '../support/harness.ts';
-import { createFacility, receive } from '../support/worklist.ts';
+import { CAMILLE_DUPONT, createFacility, labReportFor, receive } from '../support/worklist.ts';
 
 let context: TestContext;
 let fhir: FhirDevServer;
@@ -17,17 +17,7 @@ beforeAll(async () => {
   await createFacility(context, 'FAC-J', {
     fhirBaseUrl: fhir.baseUrl,
     ehrEnabled: true,
-    patients: [
-      {
-        ipp: 'J-1',
-        ins: '279035121518989',
-        birthLastName: 'Dupont',
-        birthFirstNames: 'Camille',
-        birthDate: '1979-03-12',
-        sex: 'F',
-        fhirId: 'pat-j',
-      },
-    ],
+    patients: [{ ...CAMILLE_DUPONT, ipp: 'J-1', fhirId: 'pat-j' }],
   });
 });
 afterAll(async () => {
@@ -40,20 +30,7 @@ describe('the job schema of pg-boss 10, which pg-boss 12 cannot migrate', () => 
   it('is kept under another name, and the integrations it held are queued again and run', async () => {
     const { db } = context.runtime.database;
     const received = await receive(context, {
-      metadata: {
-        facilityId: 'FAC-J',
-        source: 'lab',
-        title: 'Laboratory report',
-        documentType: { code: '11502-2', label: 'Laboratory report' },
-        procedureDate: '2026-11-19',
-        extracted: {
-          extractor: 'cda',
-          ins: '279035121518989',
-          birthLastName: 'Dupont',
-          birthDate: '1979-03-12',
-          sex: 'F',
-        },
-      },
+      metadata: labReportFor('FAC-J'),
       files: [{ name: 'report.pdf', type: 'application/pdf', content: 'the report' }],
     });
     const id = received.json().id as number;
