@@ -1,8 +1,12 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly: no build step between a clone and a running service.
+// Runs the compiled service (dist/, built by `npm install`, `npm start` and `npm test`).
+import { existsSync } from 'node:fs';
 import { onSupportedNode } from './runtime.js';
 
 await onSupportedNode();
-const { register } = await import('tsx/esm/api');
-register();
-await import('../src/cli.ts');
+const cli = new URL('../dist/cli.js', import.meta.url);
+if (!existsSync(cli)) {
+  process.stderr.write('hotpath is not built: run npm run build (npm install does it)\n');
+  process.exit(1);
+}
+await import(cli.href);

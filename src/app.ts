@@ -9,7 +9,7 @@ import { startIntegrationWorker } from './modules/worklist/integration/worker.ts
 import { worklistRoutes } from './modules/worklist/routes.ts';
 import { TokenAuthority } from './platform/auth/tokens.ts';
 import { HotpathCache } from './platform/cache/cache.ts';
-import { localSecrets } from './platform/data-dir.ts';
+import { tokenSecretOf } from './platform/data-dir.ts';
 import { type Database, openDatabase } from './platform/db/database.ts';
 import { buildHttpApp, type RoutesPlugin } from './platform/http/app.ts';
 import { healthRoutes, signedObjectRoutes } from './platform/http/platform-routes.ts';
@@ -30,10 +30,6 @@ export interface Runtime {
   integrationQueue: LazyIntegrationQueue;
   fhir: FhirClient;
   close(): Promise<void>;
-}
-
-export function tokenSecretOf(config: Config): string {
-  return config.tokenSecret ?? localSecrets(config.dataDir).tokenSecret;
 }
 
 export async function openRuntime(
@@ -101,8 +97,8 @@ export function buildApp(
         cache: dashboardCacheOf(runtime),
       }),
       webPages([
-        { path: '/worklist', html: 'worklist.html', script: 'src/worklist.ts' },
-        { path: '/dashboard', html: 'dashboard.html', script: 'src/dashboard.ts' },
+        { path: '/worklist', name: 'worklist' },
+        { path: '/dashboard', name: 'dashboard' },
       ]),
       ...extraPlugins,
     ],

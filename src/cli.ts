@@ -1,36 +1,20 @@
 import { createRequire } from 'node:module';
-import closeWithGrace from 'close-with-grace';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { buildApp, dashboardCacheOf, openRuntime, type Runtime, startWorkers, tokenSecretOf } from './app.ts';
+import type { Runtime } from './app.ts';
 import { type Config, ConfigError, loadConfig } from './config.ts';
-import { DEMO_MERCHANTS, loadDashboardDemo } from './modules/dashboard/operations/demo.ts';
-import { generateLargeDashboard } from './modules/dashboard/operations/generate.ts';
-import {
-  rebuildDashboardProjections,
-  verifyDashboardProjections,
-} from './modules/dashboard/operations/projections.ts';
-import { backfillRegistry } from './modules/documents/operations/backfill.ts';
-import { loadDocumentsDemo } from './modules/documents/operations/demo.ts';
-import { importBucket } from './modules/documents/operations/import-bucket.ts';
-import { documentObjects, reconcileRegistry } from './modules/documents/operations/reconcile.ts';
-import { startFhirDevServer } from './modules/worklist/fhir/dev-server.ts';
-import {
-  connectDemoFacilities,
-  DEMO_FACILITIES,
-  demoEhrPatients,
-  loadWorklistDemo,
-} from './modules/worklist/operations/demo.ts';
-import { generateLargeWorklist } from './modules/worklist/operations/generate.ts';
-import { attachmentObjects } from './modules/worklist/service.ts';
-import { ROLES, type Role, TokenAuthority } from './platform/auth/tokens.ts';
-import { migrateToLatest } from './platform/db/migrations.ts';
-import { sweepStorage } from './platform/storage/orphans.ts';
+import { ROLES, type Role } from './platform/auth/tokens.ts';
 
+// Each command imports what it uses when it runs: `hotpath --help` and `token create` load only this
+// file, commander and the configuration, not the server.
 const manifest = createRequire(import.meta.url)('../package.json') as { version: string };
 const say = (message: string) => process.stderr.write(`${message}\n`);
 
 /** Opens what a command needs, runs it, and always closes (releasing the embedded database). */
 async function withRuntime<T>(name: string, work: (runtime: Runtime) => Promise<T>): Promise<T> {
+  const [{ openRuntime }, { migrateToLatest }] = await Promise.all([
+    import('./app.ts'),
+    import('./platform/db/migrations.ts'),
+  ]);
   const runtime = await openRuntime(loadConfig(), { applicationName: `hotpath-${name}`, log: say });
   try {
     await migrateToLatest(runtime.database.db);
@@ -60,37 +44,8 @@ program
   .description('apply pending migrations and serve the HTTP API')
   .option('--demo', 'load the demo data first, unless it is already loaded')
   .action(async (options: { demo?: boolean }) => {
-    const config = loadConfig();
-    const runtime = await openRuntime(config, { applicationName: 'hotpath-serve', log: say });
-    const applied = await migrateToLatest(runtime.database.db);
-    if (applied.length > 0) say(`applied migrations: ${applied.join(', ')}`);
-    // The demo's facilities talk to a development FHIR server beside the API, so enrichment and
-    // integration into the EHR work with nothing else installed.
-    const demoFhir = options.demo
-      ? await startFhirDevServer({ host: config.host, port: demoFhirPort(config), synthesizePatients: true })
-      : undefined;
-    if (demoFhir) {
-      await loadDocumentsDemo(documentsDependencies(runtime), { onlyIfAbsent: true });
-      const { db } = runtime.database;
-      await loadWorklistDemo(
-        { db, store: runtime.store },
-        { onlyIfAbsent: true, fhirBaseUrl: demoFhir.baseUrl },
-      );
-      await connectDemoFacilities(db, demoFhir.baseUrl);
-      for (const patient of await demoEhrPatients(db)) demoFhir.patients.set(patient.id as string, patient);
-      await loadDashboardDemo(db, { onlyIfAbsent: true });
-    }
-    const app = await buildApp(runtime);
-    closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
-      if (err) app.log.error({ err }, 'shutting down after an error');
-      else app.log.info({ signal }, 'shutting down: finishing in-flight requests');
-      await app.close();
-      await runtime.close();
-      await demoFhir?.close();
-    });
-    await app.listen({ port: config.port, host: config.host });
-    await startWorkers(runtime, (message) => app.log.warn(message));
-    printWelcome(config, runtime.tokens, demoFhir?.baseUrl);
+    const { serve } = await import('./serve.ts');
+    await serve(loadConfig(), { demo: options.demo === true, log: say });
   });
 
 program
@@ -109,7 +64,17 @@ program
   )
   .action(() =>
     withRuntime('demo', async (runtime) => {
-      const loadedDocuments = await loadDocumentsDemo(documentsDependencies(runtime), { onlyIfAbsent: true });
+      const [{ loadDocumentsDemo }, { loadWorklistDemo }, { loadDashboardDemo }, { demoFhirPort }] =
+        await Promise.all([
+          import('./modules/documents/operations/demo.ts'),
+          import('./modules/worklist/operations/demo.ts'),
+          import('./modules/dashboard/operations/demo.ts'),
+          import('./serve.ts'),
+        ]);
+      const loadedDocuments = await loadDocumentsDemo(
+        { db: runtime.database.db, store: runtime.store, config: runtime.config },
+        { onlyIfAbsent: true },
+      );
       const fhirBaseUrl = `http://${runtime.config.host}:${demoFhirPort(runtime.config)}/fhir`;
       const loadedWorklist = await loadWorklistDemo(
         { db: runtime.database.db, store: runtime.store },
@@ -130,7 +95,17 @@ token
   .option('--merchant <id>', 'a merchant the token may see (repeatable)', collect, [])
   .option('--expires-in <seconds>', 'lifetime in seconds (default 30 days)', positiveInteger, 30 * 24 * 3600)
   .action(
-    (options: { role: Role; subject: string; facility: string[]; merchant: string[]; expiresIn: number }) => {
+    async (options: {
+      role: Role;
+      subject: string;
+      facility: string[];
+      merchant: string[];
+      expiresIn: number;
+    }) => {
+      const [{ TokenAuthority }, { tokenSecretOf }] = await Promise.all([
+        import('./platform/auth/tokens.ts'),
+        import('./platform/data-dir.ts'),
+      ]);
       const authority = new TokenAuthority(tokenSecretOf(loadConfig()));
       const minted = authority.issue({
         subject: options.subject,
@@ -149,6 +124,7 @@ program
   .option('--batch-size <documents>', 'documents per batch, one transaction each', positiveInteger, 500)
   .action((options: { batchSize: number }) =>
     withRuntime('backfill', async (runtime) => {
+      const { backfillRegistry } = await import('./modules/documents/operations/backfill.ts');
       const result = await backfillRegistry(runtime.database.db, {
         batchSize: options.batchSize,
         showProgress: true,
@@ -167,6 +143,7 @@ program
   .option('--prefix <prefix>', 'only keys under this prefix', 'studies/')
   .action((options: { prefix: string }) =>
     withRuntime('import-bucket', async (runtime) => {
+      const { importBucket } = await import('./modules/documents/operations/import-bucket.ts');
       const result = await importBucket(runtime.database.db, runtime.store, {
         prefix: options.prefix,
         showProgress: true,
@@ -194,6 +171,12 @@ program
   )
   .action((options: { fix?: boolean; olderThan: number }) =>
     withRuntime('reconcile', async (runtime) => {
+      const [{ documentObjects, reconcileRegistry }, { attachmentObjects }, { sweepStorage }] =
+        await Promise.all([
+          import('./modules/documents/operations/reconcile.ts'),
+          import('./modules/worklist/service.ts'),
+          import('./platform/storage/orphans.ts'),
+        ]);
       const fix = options.fix === true;
       const report = (line: string) => process.stdout.write(`${line}\n`);
       const result = await reconcileRegistry(runtime.database.db, runtime.store, {
@@ -236,6 +219,10 @@ program
   )
   .option('--no-synthesize', 'answer only Patients stored with PUT, instead of making one up for any id')
   .action(async (options: { host: string; port: number; latencyMs: number; synthesize: boolean }) => {
+    const [{ default: closeWithGrace }, { startFhirDevServer }] = await Promise.all([
+      import('close-with-grace'),
+      import('./modules/worklist/fhir/dev-server.ts'),
+    ]);
     const server = await startFhirDevServer({
       host: options.host,
       port: options.port,
@@ -267,6 +254,7 @@ worklist
       append?: boolean;
     }) =>
       withRuntime('worklist-generate', async (runtime) => {
+        const { generateLargeWorklist } = await import('./modules/worklist/operations/generate.ts');
         const result = await generateLargeWorklist(runtime.database.db, {
           ...options,
           append: options.append === true,
@@ -285,6 +273,10 @@ dashboard
   .option('--merchant <id>', 'only this merchant')
   .action((options: { merchant?: string }) =>
     withRuntime('dashboard-rebuild', async (runtime) => {
+      const [{ rebuildDashboardProjections }, { dashboardCacheOf }] = await Promise.all([
+        import('./modules/dashboard/operations/projections.ts'),
+        import('./app.ts'),
+      ]);
       const result = await rebuildDashboardProjections(runtime.database.db, {
         cache: dashboardCacheOf(runtime),
         ...(options.merchant ? { merchantId: options.merchant } : {}),
@@ -301,6 +293,7 @@ dashboard
   .option('--merchant <id>', 'only this merchant')
   .action((options: { merchant?: string }) =>
     withRuntime('dashboard-verify', async (runtime) => {
+      const { verifyDashboardProjections } = await import('./modules/dashboard/operations/projections.ts');
       const result = await verifyDashboardProjections(runtime.database.db, {
         ...(options.merchant ? { merchantId: options.merchant } : {}),
         showProgress: true,
@@ -344,6 +337,7 @@ dashboard
       append?: boolean;
     }) =>
       withRuntime('dashboard-generate', async (runtime) => {
+        const { generateLargeDashboard } = await import('./modules/dashboard/operations/generate.ts');
         const result = await generateLargeDashboard(runtime.database.db, {
           ...options,
           append: options.append === true,
@@ -355,51 +349,8 @@ dashboard
       }),
   );
 
-function documentsDependencies(runtime: Runtime) {
-  return { db: runtime.database.db, store: runtime.store, config: runtime.config };
-}
-
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
-}
-
-/** Where `serve --demo` runs its development FHIR server: the next port up. */
-function demoFhirPort(config: Config): number {
-  return config.port === 0 ? 0 : config.port + 1;
-}
-
-function printWelcome(config: Config, tokens: TokenAuthority, demoFhirUrl: string | undefined): void {
-  const base = config.publicUrl;
-  const reader = tokens.issue({ subject: 'demo-reader', role: 'reader', expiresInSeconds: 24 * 3600 });
-  say(
-    `\nhotpath is serving ${base} on Node.js ${process.version}  (API docs: ${base}/docs, metrics: ${base}/metrics)`,
-  );
-  say(`a reader token for the next 24 h:\n  export TOKEN=${reader}`);
-  if (demoFhirUrl) {
-    const clinician = tokens.issue({
-      subject: 'demo-clinician',
-      role: 'approver',
-      facilities: DEMO_FACILITIES,
-      expiresInSeconds: 24 * 3600,
-    });
-    say(
-      `try the hot path:\n  curl -si -H "Authorization: Bearer $TOKEN" ${base}/v1/documents/ONC-2024-001-csr-14-2-001`,
-    );
-    say(
-      `the worklist page, signed in as a clinician of ${DEMO_FACILITIES.join(', ')}:\n  ${base}/worklist#token=${clinician}`,
-    );
-    const owner = tokens.issue({
-      subject: 'demo-owner',
-      role: 'author',
-      merchants: DEMO_MERCHANTS,
-      expiresInSeconds: 24 * 3600,
-    });
-    say(
-      `the dashboard page, signed in as the owner of ${DEMO_MERCHANTS.join(', ')}:\n  ${base}/dashboard#token=${owner}`,
-    );
-    say(`the demo hospitals' EHR is a development FHIR server at ${demoFhirUrl}`);
-  }
-  say('stop with Ctrl-C (in-flight requests finish first)\n');
 }
 
 try {

@@ -36,3 +36,8 @@ export function localSecrets(dataDir: string): LocalSecrets {
   }
   return JSON.parse(readFileSync(file, 'utf8')) as LocalSecrets;
 }
+
+/** The secret tokens and signed URLs are made with: the configured one, else the data dir's own. */
+export function tokenSecretOf(config: { tokenSecret: string | undefined; dataDir: string }): string {
+  return config.tokenSecret ?? localSecrets(config.dataDir).tokenSecret;
+}

@@ -4,9 +4,9 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { tokenSecretOf } from '../../src/app.ts';
 import { documentObjects, reconcileRegistry } from '../../src/modules/documents/operations/reconcile.ts';
 import { uploadVersion as uploadVersionService } from '../../src/modules/documents/service.ts';
+import { tokenSecretOf } from '../../src/platform/data-dir.ts';
 import type {
   DownloadUrl,
   DownloadUrlOptions,

@@ -9,14 +9,17 @@ afterAll(async () => {
   await context.close();
 });
 
-it('serves the worklist page and its script, bundled at start', async () => {
+const scriptOf = (html: string) => /<script type="module" src="(\/assets\/[\w-]+\.js)">/.exec(html)?.[1] ?? '';
+
+it('serves the worklist page and its script, built under a name that changes with it', async () => {
   const page = await context.app.inject({ method: 'GET', url: '/worklist' });
   expect(page.statusCode).toBe(200);
   expect(page.headers['content-type']).toContain('text/html');
-  expect(page.body).toContain('<script type="module" src="/assets/worklist.js">');
-  const script = await context.app.inject({ method: 'GET', url: '/assets/worklist.js' });
+  expect(scriptOf(page.body)).toMatch(/^\/assets\/worklist-[A-Z0-9]+\.js$/);
+  const script = await context.app.inject({ method: 'GET', url: scriptOf(page.body) });
   expect(script.statusCode).toBe(200);
   expect(script.headers['content-type']).toContain('text/javascript');
+  expect(script.headers['cache-control']).toBe('public, max-age=31536000, immutable');
   expect(script.body).toContain('/v2/worklist');
   expect(script.body).not.toMatch(/^import /m);
 });
@@ -24,8 +27,8 @@ it('serves the worklist page and its script, bundled at start', async () => {
 it('serves the dashboard page and its script', async () => {
   const page = await context.app.inject({ method: 'GET', url: '/dashboard' });
   expect(page.statusCode).toBe(200);
-  expect(page.body).toContain('<script type="module" src="/assets/dashboard.js">');
-  const script = await context.app.inject({ method: 'GET', url: '/assets/dashboard.js' });
+  expect(scriptOf(page.body)).toMatch(/^\/assets\/dashboard-[A-Z0-9]+\.js$/);
+  const script = await context.app.inject({ method: 'GET', url: scriptOf(page.body) });
   expect(script.statusCode).toBe(200);
   expect(script.body).toContain('/v1/merchants/{merchantId}/dashboard');
 });

@@ -30,6 +30,8 @@ declare module 'fastify' {
     access?: RouteAccess;
     /** The most SQL statements one request may issue. Required on every route. */
     queryBudget?: number;
+    /** An HTML page for a browser: it gets the browser-facing security headers JSON answers do without. */
+    page?: boolean;
   }
   interface FastifyRequest {
     ledger: RequestLedger;

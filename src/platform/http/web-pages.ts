@@ -1,37 +1,38 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import type { RoutesPlugin } from './app.ts';
 
-const WEB_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../web');
+/** What `npm run build` (run by `npm install`, `npm start` and `npm test`) made of web/. */
+const BUILT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../dist/web');
+
+interface BuiltPage {
+  html: string;
+  script: string;
+}
 
 /**
- * Serves browser pages from web/: an HTML file at its path and its TypeScript entry bundled by
- * esbuild once, when the app starts, so there is no build step between a clone and `npm start`.
+ * Serves the browser pages built from web/: each page's HTML at its path, and its script under a
+ * name that changes with its content, so browsers may keep it for good.
  */
-export function webPages(pages: Array<{ path: string; html: string; script: string }>): RoutesPlugin {
+export function webPages(pages: Array<{ path: string; name: string }>): RoutesPlugin {
   return async (app) => {
+    let manifest: Record<string, BuiltPage>;
+    try {
+      manifest = JSON.parse(readFileSync(path.join(BUILT_DIR, 'manifest.json'), 'utf8'));
+    } catch {
+      throw new Error(`the web pages are not built (no ${BUILT_DIR}/manifest.json): run npm run build`);
+    }
     for (const page of pages) {
-      const [html, bundle] = await Promise.all([
-        readFile(path.join(WEB_DIR, page.html), 'utf8'),
-        build({
-          entryPoints: [path.join(WEB_DIR, page.script)],
-          bundle: true,
-          format: 'esm',
-          target: 'es2022',
-          minify: true,
-          write: false,
-          logLevel: 'silent',
-        }),
-      ]);
-      const script = bundle.outputFiles[0]?.text ?? '';
-      const scriptPath = `/assets/${path.basename(page.script).replace(/\.ts$/, '.js')}`;
+      const built = manifest[page.name];
+      if (!built) throw new Error(`the web page ${page.name} is not built: run npm run build`);
+      const html = readFileSync(path.join(BUILT_DIR, built.html), 'utf8');
+      const script = readFileSync(path.join(BUILT_DIR, built.script), 'utf8');
       const policy = contentSecurityPolicy(html);
       app.get(
         page.path,
-        { schema: { hide: true }, config: { access: 'public', queryBudget: 0 } },
+        { schema: { hide: true }, config: { access: 'public', queryBudget: 0, page: true } },
         async (_request, reply) =>
           reply
             .type('text/html; charset=utf-8')
@@ -40,10 +41,13 @@ export function webPages(pages: Array<{ path: string; html: string; script: stri
             .send(html),
       );
       app.get(
-        scriptPath,
+        `/assets/${built.script}`,
         { schema: { hide: true }, config: { access: 'public', queryBudget: 0 } },
         async (_request, reply) =>
-          reply.type('text/javascript; charset=utf-8').header('cache-control', 'no-cache').send(script),
+          reply
+            .type('text/javascript; charset=utf-8')
+            .header('cache-control', 'public, max-age=31536000, immutable')
+            .send(script),
       );
     }
   };
@@ -55,10 +59,7 @@ export function webPages(pages: Array<{ path: string; html: string; script: stri
  */
 export function contentSecurityPolicy(html: string): string {
   const styles = [...html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map(
-    (match) =>
-      `'sha256-${createHash('sha256')
-        .update(match[1] ?? '')
-        .digest('base64')}'`,
+    (match) => `'sha256-${createHash('sha256').update(match[1] ?? '').digest('base64')}'`,
   );
   return [
     "default-src 'none'",
