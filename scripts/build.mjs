@@ -71,7 +71,11 @@ for (const page of pages) {
     `/assets/${assets[page]}`,
   );
   writeFileSync(path.join(webOut, `${page}.html`), html);
-  manifest[page] = { html: `${page}.html`, script: assets[page], sha256: createHash('sha256').update(html).digest('hex') };
+  manifest[page] = {
+    html: `${page}.html`,
+    script: assets[page],
+    sha256: createHash('sha256').update(html).digest('hex'),
+  };
 }
 writeFileSync(path.join(webOut, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 process.stderr.write(`built dist/ in ${Math.round(performance.now() - started)} ms\n`);

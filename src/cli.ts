@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Runtime } from './app.ts';
-import { type Config, ConfigError, loadConfig } from './config.ts';
+import { ConfigError, loadConfig } from './config.ts';
 import { ROLES, type Role } from './platform/auth/tokens.ts';
 
 // Each command imports what it uses when it runs: `hotpath --help` and `token create` load only this

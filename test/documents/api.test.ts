@@ -425,7 +425,10 @@ describe('operations endpoints', () => {
       headers: { 'x-request-id': 'trace-123' },
     });
     expect(given.headers['x-request-id']).toBe('trace-123');
+    // Made ids: this process's prefix and a counter, so two requests never share one.
     const made = await context.app.inject({ method: 'GET', url: '/healthz' });
-    expect(String(made.headers['x-request-id'])).toMatch(/^[0-9a-f-]{36}$/);
+    const next = await context.app.inject({ method: 'GET', url: '/healthz' });
+    expect(String(made.headers['x-request-id'])).toMatch(/^[0-9a-f]{8}-[0-9a-z]+$/);
+    expect(next.headers['x-request-id']).not.toBe(made.headers['x-request-id']);
   });
 });

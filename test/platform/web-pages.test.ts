@@ -9,7 +9,8 @@ afterAll(async () => {
   await context.close();
 });
 
-const scriptOf = (html: string) => /<script type="module" src="(\/assets\/[\w-]+\.js)">/.exec(html)?.[1] ?? '';
+const scriptOf = (html: string) =>
+  /<script type="module" src="(\/assets\/[\w-]+\.js)">/.exec(html)?.[1] ?? '';
 
 it('serves the worklist page and its script, built under a name that changes with it', async () => {
   const page = await context.app.inject({ method: 'GET', url: '/worklist' });

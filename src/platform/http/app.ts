@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyPluginAsyncTypebox, TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../../config.ts';
 import { type Principal, type Role, roleAtLeast, type TokenAuthority, TokenError } from '../auth/tokens.ts';
 import { judgeStatements } from '../db/query-budget.ts';
@@ -60,10 +60,7 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   const { config, tokens } = options;
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel },
-    genReqId: (request) => {
-      const given = request.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-    },
+    genReqId: requestIds(),
     ajv: { customOptions: { removeAdditional: false, useDefaults: true } },
     schemaController: { compilersFactory: { buildValidator: requestValidators() } },
     // Long enough for any id or object key hotpath makes; a longer path segment is a 414.
@@ -80,8 +77,13 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   app.decorateRequest('principal', undefined);
   app.addSchema(ProblemSchema);
 
+  // What a route needs is decided once, when it is registered, not on every request: the browser's
+  // security headers for pages, the NUL check where there is input, the ledger again after a body.
   app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/docs')) return;
+    if (route.url.startsWith('/docs')) {
+      route.helmet = PAGE_HEADERS;
+      return;
+    }
     if (route.config?.queryBudget === undefined || route.config.access === undefined) {
       throw new Error(`route ${route.method} ${route.url} must declare config.access and config.queryBudget`);
     }
@@ -91,10 +93,15 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     if (unbounded.length > 0) {
       throw new Error(`route ${route.method} ${route.url} must bound its numbers: ${unbounded.join(', ')}`);
     }
+    if (route.config.page) route.helmet = PAGE_HEADERS;
+    const takesInput = route.schema?.params || route.schema?.querystring || route.schema?.body;
+    const methods = [route.method].flat();
+    const mayHaveBody = methods.some((method) => method !== 'GET' && method !== 'HEAD');
+    if (takesInput || mayHaveBody) route.preValidation = [...hooksOf(route.preValidation), refuseNul];
+    // Body parsing runs in the socket's async context, which loses the ledger entered at onRequest.
+    if (mayHaveBody) route.preHandler = [reenterLedger, ...hooksOf(route.preHandler)];
   });
 
-  // The ledger is entered at the start and again before the handler: body parsing runs in the
-  // socket's async context, which would otherwise lose it.
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
@@ -102,6 +109,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
   app.addHook('onRequest', (request, reply, done) => {
     request.ledger = new RequestLedger(config.strictQueryBudgets);
     reply.header('x-request-id', request.id);
+    // What a JSON API needs of the browser-facing headers; pages get the full set (PAGE_HEADERS).
+    reply.header('x-content-type-options', 'nosniff');
     if (closing) {
       reply.header('connection', 'close');
       done(serviceUnavailable('the server is shutting down; retry on another instance', 1));
@@ -117,54 +126,49 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     }
     withLedger(request.ledger, done);
   });
-  app.addHook('preValidation', (request, _reply, done) => {
-    try {
-      refuseNulCharacters(request.params, 'params');
-      refuseNulCharacters(request.query, 'querystring');
-      refuseNulCharacters(request.body, 'body');
-      done();
-    } catch (error) {
-      done(error as Error);
-    }
-  });
-  app.addHook('preHandler', (request, _reply, done) => {
-    withLedger(request.ledger, done);
-  });
-
-  app.addHook('onSend', async (request, reply, payload) => {
+  // Callback hooks, not async ones: no promise per request on every route.
+  app.addHook('onSend', (request, reply, payload, done) => {
     // A response finished while closing ends its connection, so close() is not held by keep-alive.
     if (closing) reply.header('connection', 'close');
+    const ledger = request.ledger;
+    if (!ledger) {
+      done(null, payload);
+      return;
+    }
     const budget = request.routeOptions.config?.queryBudget;
-    if (budget !== undefined && request.ledger) {
+    // Nothing to judge for a request that issued no statement.
+    if (budget !== undefined && ledger.db.count > 0) {
       const route = `${request.method} ${request.routeOptions.url}`;
-      const violations = judgeStatements(request.ledger, budget, route);
+      const violations = judgeStatements(ledger, budget, route);
       for (const violation of violations) {
         queryBudgetViolationsTotal.inc({ route, kind: violation.kind });
         request.log.warn({ violation: violation.kind }, violation.message);
       }
       if (violations.length > 0 && config.strictQueryBudgets) {
         reply.code(500).type('application/problem+json; charset=utf-8');
-        reply.header('server-timing', serverTiming(request.ledger));
-        return JSON.stringify({
-          type: 'https://hotpath.dev/problems/query-budget',
-          title: 'Query budget exceeded',
-          status: 500,
-          detail: violations.map((violation) => violation.message).join('\n'),
-          instance: request.id,
-        });
+        reply.header('server-timing', serverTiming(ledger));
+        done(
+          null,
+          JSON.stringify({
+            type: 'https://hotpath.dev/problems/query-budget',
+            title: 'Query budget exceeded',
+            status: 500,
+            detail: violations.map((violation) => violation.message).join('\n'),
+            instance: request.id,
+          }),
+        );
+        return;
       }
     }
-    if (request.ledger) reply.header('server-timing', serverTiming(request.ledger));
-    return payload;
+    reply.header('server-timing', serverTiming(ledger));
+    done(null, payload);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    httpRequestDuration.observe(
-      { method: request.method, route, status_code: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
-    if (request.ledger?.db.count) dbQueriesTotal.inc({ route }, request.ledger.db.count);
+  app.addHook('onResponse', (request, reply, done) => {
+    const meters = metersOf(request);
+    meters.duration(request.method, reply.statusCode).observe(reply.elapsedTime / 1000);
+    if (request.ledger?.db.count) meters.queries.inc(request.ledger.db.count);
+    done();
   });
 
   app.setErrorHandler((error, request, reply) => sendProblem(reply, toProblem(error as Error, request)));
@@ -172,10 +176,8 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
     sendProblem(reply, notFound(`no route for ${request.method} ${request.url.split('?')[0]}`)),
   );
 
-  await app.register(helmet, {
-    contentSecurityPolicy: false,
-    crossOriginResourcePolicy: { policy: 'same-site' },
-  });
+  // Only on routes that ask for it (pages, /docs): see onRoute.
+  await app.register(helmet, { global: false });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -206,6 +208,76 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInst
 
   for (const plugin of options.plugins) await app.register(plugin);
   return app;
+}
+
+/** Helmet's full set for HTML pages; their Content-Security-Policy is set by the page itself. */
+const PAGE_HEADERS = {
+  contentSecurityPolicy: false,
+  crossOriginResourcePolicy: { policy: 'same-site' as const },
+};
+
+function hooksOf<T>(hooks: T | T[] | undefined): T[] {
+  return hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks];
+}
+
+function refuseNul(request: FastifyRequest, _reply: unknown, done: (error?: Error) => void): void {
+  try {
+    refuseNulCharacters(request.params, 'params');
+    refuseNulCharacters(request.query, 'querystring');
+    refuseNulCharacters(request.body, 'body');
+    done();
+  } catch (error) {
+    done(error as Error);
+  }
+}
+
+function reenterLedger(request: FastifyRequest, _reply: unknown, done: () => void): void {
+  withLedger(request.ledger, done);
+}
+
+/**
+ * Request ids: the caller's `x-request-id` when it is a sane one, else this process's prefix and a
+ * counter (unique per process, cheap: no random bytes per request).
+ */
+function requestIds(): (request: { headers: Record<string, unknown> }) => string {
+  const prefix = randomBytes(4).toString('hex');
+  let next = 0;
+  return (request) => {
+    const given = request.headers['x-request-id'];
+    if (typeof given === 'string' && REQUEST_ID.test(given)) return given;
+    next += 1;
+    return `${prefix}-${next.toString(36)}`;
+  };
+}
+
+interface RouteMeters {
+  duration(method: string, status: number): { observe(seconds: number): void };
+  queries: { inc(count: number): void };
+}
+
+/**
+ * The metric series a route reports to, looked up once per route and status and kept on the route's
+ * config: observing a labelled histogram by label values costs a label hash on every request.
+ */
+function metersOf(request: FastifyRequest): RouteMeters {
+  const config = request.routeOptions.config as { meters?: RouteMeters } | undefined;
+  if (config?.meters) return config.meters;
+  const route = request.routeOptions.url ?? 'unmatched';
+  const byStatus = new Map<string, { observe(seconds: number): void }>();
+  const meters: RouteMeters = {
+    duration(method, status) {
+      const key = `${method} ${status}`;
+      let series = byStatus.get(key);
+      if (!series) {
+        series = httpRequestDuration.labels({ method, route, status_code: String(status) });
+        byStatus.set(key, series);
+      }
+      return series;
+    },
+    queries: dbQueriesTotal.labels({ route }),
+  };
+  if (config) config.meters = meters;
+  return meters;
 }
 
 function authorize(request: import('fastify').FastifyRequest, tokens: TokenAuthority): void {

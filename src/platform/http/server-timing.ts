@@ -1,21 +1,23 @@
 import type { RequestLedger } from '../request-ledger.ts';
 
-const plural = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
-const ms = (value: number) => value.toFixed(2);
+/** Milliseconds to two decimals at most, without trailing zeros: `0`, `0.4`, `12.06`. */
+const ms = (value: number) => String(Math.round(value * 100) / 100);
+const queries = (count: number) => (count === 1 ? '1 query' : `${count} queries`);
+const requests = (count: number) => (count === 1 ? '1 request' : `${count} requests`);
 
 /**
  * `Server-Timing` as DESIGN.md names it: db, storage and ext with their counts, cache when one was
  * consulted, and total. A person can read where a request's time went from the browser's dev tools.
+ * Built as one string, once per response: it is on every answer, so it is kept short and cheap.
  */
 export function serverTiming(ledger: RequestLedger): string {
-  const entries = [
-    `db;dur=${ms(ledger.db.durationMs)};desc="${plural(ledger.db.count, 'query', 'queries')}"`,
-    `storage;dur=${ms(ledger.storage.durationMs)};desc="${plural(ledger.storage.count, 'request', 'requests')}"`,
-    `ext;dur=${ms(ledger.ext.durationMs)};desc="${plural(ledger.ext.count, 'request', 'requests')}"`,
-  ];
-  if (ledger.cache) entries.push(`cache;desc="${ledger.cache}"`);
-  entries.push(`total;dur=${ms(ledger.elapsedMs())}`);
-  return entries.join(', ');
+  const cache = ledger.cache ? `, cache;desc="${ledger.cache}"` : '';
+  return (
+    `db;dur=${ms(ledger.db.durationMs)};desc="${queries(ledger.db.count)}", ` +
+    `storage;dur=${ms(ledger.storage.durationMs)};desc="${requests(ledger.storage.count)}", ` +
+    `ext;dur=${ms(ledger.ext.durationMs)};desc="${requests(ledger.ext.count)}"${cache}, ` +
+    `total;dur=${ms(ledger.elapsedMs())}`
+  );
 }
 
 /** Reads a Server-Timing header back into counts: for tests, the benchmark and the CLI. */

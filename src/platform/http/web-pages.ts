@@ -59,7 +59,10 @@ export function webPages(pages: Array<{ path: string; name: string }>): RoutesPl
  */
 export function contentSecurityPolicy(html: string): string {
   const styles = [...html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map(
-    (match) => `'sha256-${createHash('sha256').update(match[1] ?? '').digest('base64')}'`,
+    (match) =>
+      `'sha256-${createHash('sha256')
+        .update(match[1] ?? '')
+        .digest('base64')}'`,
   );
   return [
     "default-src 'none'",
