@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { Config } from './config.ts';
 import { dashboardRoutes } from './modules/dashboard/routes.ts';
-import type { Dashboard } from './modules/dashboard/schemas.ts';
+import type { CachedDashboard } from './modules/dashboard/service.ts';
 import { documentsRoutes } from './modules/documents/routes.ts';
 import { FhirClient } from './modules/worklist/fhir/client.ts';
 import { LazyIntegrationQueue } from './modules/worklist/integration/queue.ts';
@@ -107,7 +107,7 @@ export function buildApp(
 
 /** The merchants' dashboards, cached until a write moves their generation (or the TTL runs out). */
 export function dashboardCacheOf(runtime: Runtime) {
-  return runtime.cache.versioned<Dashboard>('dashboard', {
+  return runtime.cache.versioned<CachedDashboard>('dashboard', {
     ttl: runtime.config.dashboardCacheTtlSeconds * 1000,
   });
 }

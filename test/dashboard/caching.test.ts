@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dashboardCacheOf } from '../../src/app.ts';
 import { rebuildDashboardProjections } from '../../src/modules/dashboard/operations/projections.ts';
 import type { Dashboard } from '../../src/modules/dashboard/schemas.ts';
+import { serializedAnswer } from '../../src/platform/http/serialized-answer.ts';
 import { metricsRegistry } from '../../src/platform/metrics/registry.ts';
 import { expectConstantStatements } from '../support/budgets.ts';
 import { createShop, type ShopFixture } from '../support/dashboard.ts';
@@ -220,14 +221,51 @@ describe('invalidation', () => {
     expect(next.json().merchant.name).toBe('Renamed');
   });
 
+  it('answers 304 to a client holding the current ETag, and 200 with a new tag once a write lands', async () => {
+    const shop = await newShop();
+    const first = await read(shop.merchantId);
+    const etag = String(first.headers.etag);
+    expect(etag).toMatch(/^"[\w-]+"$/);
+    expect(first.headers['cache-control']).toBe('private, no-cache');
+    const revalidate = (tag: string) =>
+      context.app.inject({
+        method: 'GET',
+        url: `/v1/merchants/${shop.merchantId}/dashboard`,
+        headers: { ...owner(shop.merchantId), 'if-none-match': tag },
+      });
+    for (const tag of [etag, `W/${etag}`, `"other", ${etag}`, '*']) {
+      const unchanged = await revalidate(tag);
+      expect(unchanged.statusCode, tag).toBe(304);
+      expect(unchanged.body).toBe('');
+      expect(unchanged.headers.etag).toBe(etag);
+      expect(costOf(unchanged.headers).queries).toBe(0);
+    }
+    // A hit is the same bytes as the miss that stored it.
+    expect((await read(shop.merchantId)).body).toBe(first.body);
+    // The tag proves nothing to another merchant's owner: authorisation comes first.
+    const other = await newShop();
+    const foreign = await context.app.inject({
+      method: 'GET',
+      url: `/v1/merchants/${shop.merchantId}/dashboard`,
+      headers: { ...owner(other.merchantId), 'if-none-match': etag },
+    });
+    expect(foreign.statusCode).toBe(403);
+    await order(shop, [{ productId: shop.productIds[0]!, quantity: 1 }]);
+    const changed = await revalidate(etag);
+    expect(changed.statusCode).toBe(200);
+    expect(changed.headers.etag).not.toBe(etag);
+    expect(changed.json().totalOrders).toBe(1);
+  });
+
   it("recomputes a cached dashboard whose day is no longer the merchant's today", async () => {
     const shop = await newShop({ timeZone: 'Pacific/Kiritimati' });
     const current = await readJson(shop.merchantId);
     // An entry computed "yesterday", stored where the route will find it.
+    const stale = { ...current, today: '2000-01-01', totalOrders: 999 };
     await dashboardCacheOf(context.runtime).refresh(shop.merchantId, async () => ({
-      ...current,
-      today: '2000-01-01',
-      totalOrders: 999,
+      ...serializedAnswer(JSON.stringify(stale)),
+      today: stale.today,
+      timeZone: current.merchant.timeZone,
     }));
     const after = await read(shop.merchantId);
     expect(after.json()).toMatchObject({ today: current.today, totalOrders: 0 });

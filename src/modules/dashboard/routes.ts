@@ -1,11 +1,12 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
 import type { Config } from '../../config.ts';
 import type { AnyKysely } from '../../platform/db/database.ts';
 import { principalOf, type RoutesPlugin } from '../../platform/http/app.ts';
 import { notFound, problemResponses } from '../../platform/http/problems.ts';
+import { sendSerialized, serializedAnswer } from '../../platform/http/serialized-answer.ts';
 import { merchantDashboard, merchants } from './queries.ts';
 import {
-  type Dashboard,
   Dashboard as DashboardSchema,
   MerchantList,
   MerchantParams,
@@ -20,6 +21,7 @@ import {
 import {
   addReview,
   assertMerchant,
+  type CachedDashboard,
   type DashboardCache,
   merchantScope,
   placeOrder,
@@ -51,26 +53,36 @@ function localDate(timeZone: string): string {
 }
 
 export function dashboardRoutes({ db, cache }: DashboardDependencies): RoutesPlugin {
-  const compute = async (merchantId: string) => {
+  /** Computed once per miss and kept as the bytes sent, by the route's own serialiser. */
+  const compute = async (reply: FastifyReply, merchantId: string): Promise<CachedDashboard> => {
     const dashboard = await merchantDashboard(db, merchantId);
     // Thrown, not returned: an unknown merchant is not cached.
     if (!dashboard) throw notFound(`merchant ${merchantId} does not exist`);
-    return dashboard;
+    return {
+      // The route's JSON serialiser returns a string.
+      ...serializedAnswer(String(reply.serialize(dashboard))),
+      today: dashboard.today,
+      timeZone: dashboard.merchant.timeZone,
+    };
   };
 
   /**
    * The cached dashboard, unless the request says `Cache-Control: no-cache` or the merchant's day has
    * turned since it was computed ("today" must not outlive midnight in the merchant's zone).
    */
-  const dashboardFor = async (request: FastifyRequest, merchantId: string): Promise<Dashboard> => {
+  const dashboardFor = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    merchantId: string,
+  ): Promise<CachedDashboard> => {
     // refresh, not compute-then-put: a write committed during the computation must not be masked.
     if (/\bno-cache\b/.test(request.headers['cache-control'] ?? '')) {
-      return cache.refresh(merchantId, () => compute(merchantId));
+      return cache.refresh(merchantId, () => compute(reply, merchantId));
     }
-    const cached = await cache.getOrCompute(merchantId, () => compute(merchantId));
-    if (cached.today === localDate(cached.merchant.timeZone)) return cached;
+    const cached = await cache.getOrCompute(merchantId, () => compute(reply, merchantId));
+    if (cached.today === localDate(cached.timeZone)) return cached;
     // Yesterday's entry: computed again and stored under the same generation, nothing written.
-    return cache.refresh(merchantId, () => compute(merchantId));
+    return cache.refresh(merchantId, () => compute(reply, merchantId));
   };
 
   return async (app) => {
@@ -81,17 +93,22 @@ export function dashboardRoutes({ db, cache }: DashboardDependencies): RoutesPlu
           tags: TAGS,
           summary: "A merchant's dashboard: revenue, today's sales, top products and customers, low stock",
           description:
-            'One SQL statement on a miss, none on a hit (`Server-Timing: cache;desc="hit"`); one more while the instance is reconnecting to PostgreSQL\'s notifications. Cached for HOTPATH_DASHBOARD_CACHE_TTL_SECONDS (default 120) and invalidated by every order, review and product change. `Cache-Control: no-cache` computes it afresh. Amounts are integers in minor units (cents) of the merchant\'s currency.',
+            'One SQL statement on a miss, none on a hit (`Server-Timing: cache;desc="hit"`); one more while the instance is reconnecting to PostgreSQL\'s notifications. Cached for HOTPATH_DASHBOARD_CACHE_TTL_SECONDS (default 120) and invalidated by every order, review and product change. `Cache-Control: no-cache` computes it afresh. Sent with an `ETag`; `If-None-Match` with it answers 304 while the dashboard is unchanged. Amounts are integers in minor units (cents) of the merchant\'s currency.',
           params: MerchantParams,
-          response: { 200: DashboardSchema, ...problemResponses(400, 401, 403, 404) },
+          response: {
+            200: DashboardSchema,
+            304: Type.Null({ description: 'Not modified: the `If-None-Match` tag is current' }),
+            ...problemResponses(400, 401, 403, 404),
+          },
         },
         // The computation, and the generation read while this instance's notifications are reconnecting.
         config: { access: 'reader', queryBudget: 2 },
       },
       async (request, reply) => {
         assertMerchant(principalOf(request), request.params.merchantId);
-        reply.header('cache-control', 'private, no-store');
-        return dashboardFor(request, request.params.merchantId);
+        // Kept by the client but revalidated on every use: If-None-Match answers 304 while unchanged.
+        reply.header('cache-control', 'private, no-cache');
+        return sendSerialized(request, reply, await dashboardFor(request, reply, request.params.merchantId));
       },
     );
 

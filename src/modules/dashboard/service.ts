@@ -4,10 +4,20 @@ import type { VersionedCacheRegion } from '../../platform/cache/cache.ts';
 import type { AnyKysely } from '../../platform/db/database.ts';
 import { inTransaction } from '../../platform/db/transactions.ts';
 import { conflict, forbidden, HttpProblem, notFound } from '../../platform/http/problems.ts';
-import type { Dashboard, OrderInput, ProductPatch } from './schemas.ts';
+import type { SerializedAnswer } from '../../platform/http/serialized-answer.ts';
+import type { OrderInput, ProductPatch } from './schemas.ts';
+
+/**
+ * A dashboard as it is cached: the JSON sent, and the merchant's day and zone it was computed for
+ * (its "today" must not outlive midnight there).
+ */
+export interface CachedDashboard extends SerializedAnswer {
+  today: string;
+  timeZone: string;
+}
 
 /** The cached dashboards the writes below invalidate, in their own transactions. */
-export type DashboardCache = VersionedCacheRegion<Dashboard>;
+export type DashboardCache = VersionedCacheRegion<CachedDashboard>;
 
 /** The merchants a token may see and change: its own, or all of them for an admin. */
 export function assertMerchant(principal: Principal, merchantId: string): void {

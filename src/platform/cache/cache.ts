@@ -42,9 +42,13 @@ export class HotpathCache {
     /** Where the generations live; without it, only TTL regions. */
     database?: { url: string; db: AnyKysely };
     log?: (message: string) => void;
-    maxMemory?: string;
+    maxEntries?: number;
   }) {
-    const store = bentostore().useL1Layer(memoryDriver({ maxSize: options.maxMemory ?? '200mb' }));
+    // Unserialised: a hit hands back the stored value itself, with no parse (the dashboard keeps the
+    // bytes it sends). So a cached value must never be changed by whoever reads it.
+    const store = bentostore().useL1Layer(
+      memoryDriver({ serialize: false, maxItems: options.maxEntries ?? 100_000 }),
+    );
     if (options.redisUrl) {
       this.redis = new Redis(options.redisUrl, REDIS_OPTIONS);
       // Reported by /readyz and on reconnection; an unheard 'error' would end the process.
