@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { LogFormat } from './platform/http/logging.ts';
 
 export type DocumentsReadPath = 'registry' | 'listing' | 'shadow';
 
@@ -52,6 +53,7 @@ export interface Config {
   /** Fail a request that overruns its query budget or repeats a statement (tests turn this on). */
   strictQueryBudgets: boolean;
   logLevel: string;
+  logFormat: LogFormat;
 }
 
 export class ConfigError extends Error {
@@ -160,6 +162,8 @@ export function loadConfig(env: Env = process.env): Config {
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
       'info',
     ),
+    // auto: readable lines on a terminal, JSON when stdout is a file, a pipe or a log collector.
+    logFormat: logFormatOf(oneOf('HOTPATH_LOG_FORMAT', ['auto', 'pretty', 'json'] as const, 'auto')),
   };
   if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {
     problems.push('HOTPATH_HEADERS_TIMEOUT_MS must not be longer than HOTPATH_REQUEST_TIMEOUT_MS');
@@ -171,4 +175,9 @@ export function loadConfig(env: Env = process.env): Config {
 /** Hides a password in a URL before it is echoed into an error message. */
 function redact(raw: string): string {
   return raw.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
+}
+
+function logFormatOf(chosen: 'auto' | LogFormat): LogFormat {
+  if (chosen !== 'auto') return chosen;
+  return process.stdout.isTTY ? 'pretty' : 'json';
 }

@@ -7,6 +7,7 @@ import { roleAtLeast } from '../../platform/auth/tokens.ts';
 import type { AnyKysely } from '../../platform/db/database.ts';
 import { principalOf, type RoutesPlugin } from '../../platform/http/app.ts';
 import { badRequest, forbidden, notFound, problemResponses } from '../../platform/http/problems.ts';
+import { matchesTag } from '../../platform/http/serialized-answer.ts';
 import { downloadWindow } from '../../platform/storage/download-window.ts';
 import type { ObjectStore } from '../../platform/storage/object-store.ts';
 import { exportReconcileMetrics } from './operations/reconcile.ts';
@@ -111,7 +112,7 @@ export function documentsRoutes({ db, store, config }: DocumentsDependencies): R
         const window = downloadWindow(config.downloadUrlTtlSeconds);
         const etag = `"${row.approved_version}.${row.revision}.${window.signedAt.getTime() / 1000}"`;
         reply.header('etag', etag).header('cache-control', 'private, no-cache');
-        if (ifNoneMatch(request, etag)) return reply.code(304).send(null);
+        if (matchesTag(request.headers['if-none-match'], etag)) return reply.code(304).send(null);
         return latestApprovedView(row, window);
       },
     );
@@ -293,14 +294,6 @@ export function documentsRoutes({ db, store, config }: DocumentsDependencies): R
       );
     });
   };
-}
-
-function ifNoneMatch(request: FastifyRequest, etag: string): boolean {
-  const header = request.headers['if-none-match'];
-  if (!header) return false;
-  return (
-    header === '*' || header.split(',').some((candidate) => candidate.trim().replace(/^W\//, '') === etag)
-  );
 }
 
 function declaredLength(request: FastifyRequest): number | undefined {

@@ -10,6 +10,7 @@ import { judgeStatements } from '../db/query-budget.ts';
 import { dbQueriesTotal, httpRequestDuration, queryBudgetViolationsTotal } from '../metrics/registry.ts';
 import { RequestLedger, withLedger } from '../request-ledger.ts';
 import { answerClientError, sendProblem, toProblem } from './errors.ts';
+import { loggerOptions, RequestLog } from './logging.ts';
 import {
   forbidden,
   HttpProblem,
@@ -59,7 +60,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export async function buildHttpApp(options: HttpAppOptions): Promise<FastifyInstance> {
   const { config, tokens } = options;
   const app = Fastify({
-    logger: options.logger ?? { level: config.logLevel },
+    logger: options.logger ?? loggerOptions(config.logLevel, config.logFormat),
+    logController: new RequestLog(config.logLevel),
     genReqId: requestIds(),
     ajv: { customOptions: { removeAdditional: false, useDefaults: true } },
     schemaController: { compilersFactory: { buildValidator: requestValidators() } },

@@ -29,7 +29,8 @@ export function sendSerialized(
   return reply.type('application/json; charset=utf-8').send(answer.body);
 }
 
-function matchesTag(ifNoneMatch: string | undefined, etag: string): boolean {
+/** Whether `If-None-Match` names `etag` (or is `*`): the client holds the current version. */
+export function matchesTag(ifNoneMatch: string | undefined, etag: string): boolean {
   if (!ifNoneMatch) return false;
   if (ifNoneMatch.trim() === '*') return true;
   return ifNoneMatch.split(',').some((tag) => {
