@@ -12,6 +12,7 @@ export default defineConfig({
     // Nothing waits for a fixed time; these bounds only stop a test that hangs.
     testTimeout: 300_000,
     hookTimeout: 600_000,
-    env: { LOG_LEVEL: 'silent' },
+    // One process per `serve` the tests start; the cluster has its own test, which asks for two.
+    env: { LOG_LEVEL: 'silent', HOTPATH_WORKERS: '1' },
   },
 });

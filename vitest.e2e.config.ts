@@ -10,6 +10,6 @@ export default defineConfig({
     // Nothing waits for a fixed time; these bounds only stop a test that hangs.
     testTimeout: 300_000,
     hookTimeout: 600_000,
-    env: { LOG_LEVEL: 'silent' },
+    env: { LOG_LEVEL: 'silent', HOTPATH_WORKERS: '1' },
   },
 });

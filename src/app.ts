@@ -9,6 +9,7 @@ import { startIntegrationWorker } from './modules/worklist/integration/worker.ts
 import { worklistRoutes } from './modules/worklist/routes.ts';
 import { TokenAuthority } from './platform/auth/tokens.ts';
 import { HotpathCache } from './platform/cache/cache.ts';
+import { clusterSiblings } from './platform/cluster.ts';
 import { tokenSecretOf } from './platform/data-dir.ts';
 import { type Database, openDatabase } from './platform/db/database.ts';
 import { buildHttpApp, type RoutesPlugin } from './platform/http/app.ts';
@@ -43,6 +44,7 @@ export async function openRuntime(
     redisUrl: config.redisUrl,
     database: { url: database.url, db: database.db },
     ...(options.log ? { log: options.log } : {}),
+    siblings: clusterSiblings(),
   });
   const integrationQueue = new LazyIntegrationQueue(database.url, {
     retryLimit: config.integration.retryLimit,

@@ -43,9 +43,18 @@ program
   .command('serve')
   .description('apply pending migrations and serve the HTTP API')
   .option('--demo', 'load the demo data first, unless it is already loaded')
-  .action(async (options: { demo?: boolean }) => {
+  .option(
+    '--workers <n>',
+    'processes serving the API (default HOTPATH_WORKERS, else one per core; 1 serves in this process)',
+    positiveInteger,
+  )
+  .action(async (options: { demo?: boolean; workers?: number }) => {
     const { serve } = await import('./serve.ts');
-    await serve(loadConfig(), { demo: options.demo === true, log: say });
+    const config = loadConfig();
+    await serve(options.workers === undefined ? config : { ...config, workers: options.workers }, {
+      demo: options.demo === true,
+      log: say,
+    });
   });
 
 program

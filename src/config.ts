@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { LogFormat } from './platform/http/logging.ts';
 
@@ -10,6 +11,8 @@ export interface Config {
   storageUrl: string | undefined;
   redisUrl: string | undefined;
   port: number;
+  /** Processes `serve` runs (node:cluster); 1 serves in the command's own process. */
+  workers: number;
   host: string;
   /** Base of the download URLs the file-system store signs; defaults to this server's address. */
   publicUrl: string;
@@ -162,6 +165,7 @@ export function loadConfig(env: Env = process.env): Config {
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
       'info',
     ),
+    workers: integer('HOTPATH_WORKERS', availableParallelism(), 1, 256),
     // auto: readable lines on a terminal, JSON when stdout is a file, a pipe or a log collector.
     logFormat: logFormatOf(oneOf('HOTPATH_LOG_FORMAT', ['auto', 'pretty', 'json'] as const, 'auto')),
   };

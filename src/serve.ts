@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import closeWithGrace from 'close-with-grace';
 import { buildApp, openRuntime, type Runtime, startWorkers } from './app.ts';
 import type { Config } from './config.ts';
@@ -11,15 +12,22 @@ import {
   loadWorklistDemo,
 } from './modules/worklist/operations/demo.ts';
 import type { TokenAuthority } from './platform/auth/tokens.ts';
+import { clusterSiblings, relayBetweenWorkers, workerReady } from './platform/cluster.ts';
 import { migrateToLatest } from './platform/db/migrations.ts';
 
-/** `hotpath serve`: migrations, the demo when asked, the API, the background work, then the banner. */
+/**
+ * `hotpath serve`: migrations, the demo when asked, the API, the background work, then the banner.
+ * With more than one worker, this process (the primary) does the first two and the banner, and the
+ * workers (node:cluster, sharing the port and the embedded database) serve.
+ */
 export async function serve(config: Config, options: { demo: boolean; log: (message: string) => void }) {
+  if (cluster.isWorker) return serveAsWorker(config, options.log);
   const { log } = options;
   const runtime = await openRuntime(config, { applicationName: 'hotpath-serve', log });
   const applied = await migrateToLatest(runtime.database.db);
   if (applied.length > 0) log(`applied migrations: ${applied.join(', ')}`);
   const demoFhir = options.demo ? await loadDemo(runtime) : undefined;
+  if (config.workers > 1) return servePrimary(runtime, demoFhir, log);
   const app = await buildApp(runtime);
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error');
@@ -31,6 +39,90 @@ export async function serve(config: Config, options: { demo: boolean; log: (mess
   await app.listen({ port: config.port, host: config.host });
   await startWorkers(runtime, (message) => app.log.warn(message));
   printWelcome(config, runtime.tokens, demoFhir?.baseUrl, log);
+}
+
+/** How long a worker has to finish its in-flight requests once told to stop. */
+const WORKER_GRACE_MS = 10_000;
+/** A worker that fell over is started again after this long. */
+const RESTART_DELAY_MS = 1_000;
+
+/**
+ * The primary keeps the embedded database's lease (the workers attach to the same server), starts
+ * the workers, starts again one that dies, and stops them all on SIGINT, SIGTERM or SIGHUP.
+ */
+async function servePrimary(
+  runtime: Runtime,
+  demoFhir: FhirDevServer | undefined,
+  log: (message: string) => void,
+) {
+  const { config } = runtime;
+  relayBetweenWorkers();
+  let stopping = false;
+  // The background work (integration into the EHR) runs in worker 1 alone.
+  const start = (index: number) => {
+    const worker = cluster.fork({ HOTPATH_WORKER_INDEX: String(index) });
+    worker.on('exit', (code, signal) => {
+      if (stopping) return;
+      log(`worker ${index} ended (${signal ?? `exit code ${code}`}); starting it again`);
+      setTimeout(() => {
+        if (!stopping) start(index);
+      }, RESTART_DELAY_MS);
+    });
+    return worker;
+  };
+  const stop = async (reason: string, exitCode: number) => {
+    if (stopping) return;
+    stopping = true;
+    log(`shutting down (${reason}): the workers finish their in-flight requests`);
+    const workers = Object.values(cluster.workers ?? {}).filter((worker) => worker !== undefined);
+    await Promise.all(
+      workers.map(
+        (worker) =>
+          new Promise<void>((resolve) => {
+            if (worker.isDead()) return resolve();
+            const deadline = setTimeout(() => worker.process.kill('SIGKILL'), WORKER_GRACE_MS + 5_000);
+            worker.once('exit', () => {
+              clearTimeout(deadline);
+              resolve();
+            });
+            worker.process.kill('SIGTERM');
+          }),
+      ),
+    );
+    await demoFhir?.close();
+    await runtime.close();
+    process.exit(exitCode);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => void stop(signal, 0));
+  }
+  const first = Array.from({ length: config.workers }, (_, index) => start(index + 1));
+  try {
+    await Promise.all(first.map(workerReady));
+  } catch (error) {
+    log(`${(error as Error).message}; stopping`);
+    await stop('a worker could not start', 1);
+    return;
+  }
+  printWelcome(config, runtime.tokens, demoFhir?.baseUrl, log, config.workers);
+}
+
+/** One of the primary's workers: the API on the shared port, and the background work in worker 1. */
+async function serveAsWorker(config: Config, log: (message: string) => void) {
+  const runtime = await openRuntime(config, { applicationName: 'hotpath-serve', log });
+  const app = await buildApp(runtime);
+  // The primary decides when to stop: Ctrl-C reaches every process of the terminal, and the primary
+  // then sends SIGTERM to each worker.
+  process.on('SIGINT', () => {});
+  closeWithGrace({ delay: WORKER_GRACE_MS, skip: ['SIGINT'] }, async ({ err }) => {
+    if (err) app.log.error({ err }, 'worker shutting down after an error');
+    await app.close();
+    await runtime.close();
+  });
+  await app.listen({ port: config.port, host: config.host });
+  if (process.env.HOTPATH_WORKER_INDEX === '1')
+    await startWorkers(runtime, (message) => app.log.warn(message));
+  clusterSiblings()?.ready();
 }
 
 /**
@@ -63,11 +155,12 @@ function printWelcome(
   tokens: TokenAuthority,
   demoFhirUrl: string | undefined,
   say: (message: string) => void,
+  workers = 1,
 ): void {
   const base = config.publicUrl;
   const reader = tokens.issue({ subject: 'demo-reader', role: 'reader', expiresInSeconds: 24 * 3600 });
   say(
-    `\nhotpath is serving ${base} on Node.js ${process.version}  (API docs: ${base}/docs, metrics: ${base}/metrics)`,
+    `\nhotpath is serving ${base} on Node.js ${process.version}, ${workers === 1 ? 'in one process' : `${workers} worker processes`}  (API docs: ${base}/docs, metrics: ${base}/metrics)`,
   );
   say(`a reader token for the next 24 h:\n  export TOKEN=${reader}`);
   if (demoFhirUrl) {

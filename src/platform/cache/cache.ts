@@ -2,6 +2,7 @@ import { BentoCache, bentostore, errors } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { redisDriver } from 'bentocache/drivers/redis';
 import { Redis } from 'ioredis';
+import type { Siblings } from '../cluster.ts';
 import type { AnyKysely } from '../db/database.ts';
 import { cacheRequestsTotal } from '../metrics/registry.ts';
 import { currentLedger } from '../request-ledger.ts';
@@ -43,6 +44,7 @@ export class HotpathCache {
     database?: { url: string; db: AnyKysely };
     log?: (message: string) => void;
     maxEntries?: number;
+    siblings?: Siblings | undefined;
   }) {
     // Unserialised: a hit hands back the stored value itself, with no parse (the dashboard keeps the
     // bytes it sends). So a cached value must never be changed by whoever reads it.
@@ -61,7 +63,9 @@ export class HotpathCache {
       suppressL2Errors: true,
       l2CircuitBreakerDuration: '5s',
     });
-    if (options.database) this.generations = new Generations(options.database, options.log, this.redis);
+    if (options.database) {
+      this.generations = new Generations(options.database, options.log, this.redis, options.siblings);
+    }
   }
 
   /** Entries that expire by TTL alone (copies of another system's data). */

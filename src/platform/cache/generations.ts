@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import pg from 'pg';
+import type { Siblings } from '../cluster.ts';
 import type { AnyKysely } from '../db/database.ts';
 import { detachedFromLedger } from '../request-ledger.ts';
 
@@ -44,6 +45,9 @@ export interface Bump {
  * table, a lookup reads the row. That alone bounds how long another instance can serve an older
  * entry: until the notification reaches it (milliseconds), or 5 s when its connection goes silent.
  *
+ * The workers of one `serve --workers N` are told by the primary before the write answers: a read on
+ * a sibling after that never finds the older generation, with or without Redis.
+ *
  * With Redis, a write also raises the generation there before it answers, and a lookup takes the
  * larger of Redis's and its own: a read on another instance after the write has answered always
  * finds the new generation. Redis never lowers what PostgreSQL said: when it is down, empty, or
@@ -70,7 +74,10 @@ export class Generations {
     private readonly database: { url: string; db: AnyKysely },
     private readonly log: (message: string) => void = () => {},
     private readonly redis?: Redis,
+    /** The other workers of this `serve --workers N`, told of every bump before the write answers. */
+    private readonly siblings?: Siblings,
   ) {
+    siblings?.onBump((scope, generation) => this.raise(scope, generation));
     redis?.defineCommand('hotpathRaiseGeneration', { numberOfKeys: 1, lua: RAISE_SCRIPT });
     // Connected again: used again at once (the pause is for a Redis that is connected but failing).
     redis?.on('ready', () => {
@@ -141,6 +148,7 @@ export class Generations {
         REDIS_TTL_SECONDS,
       ),
     );
+    await this.siblings?.publish(bump.scope, bump.generation);
     if (!this.confirmed || (this.seen.get(bump.scope) ?? 0) >= bump.generation) return;
     await new Promise<void>((resolve) => {
       const waiter = { scope: bump.scope, generation: bump.generation, done: resolve };

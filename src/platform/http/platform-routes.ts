@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { clusterSiblings } from '../cluster.ts';
 import type { Database } from '../db/database.ts';
 import { pendingMigrations } from '../db/migrations.ts';
 import { metricsRegistry } from '../metrics/registry.ts';
@@ -64,7 +65,8 @@ export function healthRoutes(database: Database, redisState: () => 'off' | 'ok' 
       },
       async (_request, reply) => {
         reply.type(metricsRegistry.contentType);
-        return metricsRegistry.metrics();
+        // Under `serve --workers N`, every worker's, summed: a scrape reaches one worker at random.
+        return clusterSiblings()?.scrape() ?? metricsRegistry.metrics();
       },
     );
   };
