@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServeProcess, startServeProcess } from '../../testkit/serve-process.ts';
@@ -6,6 +6,7 @@ import { createShop, type ShopFixture } from '../support/dashboard.ts';
 import { createTestContext, TEST_TOKEN_SECRET, type TestContext } from '../support/harness.ts';
 
 const run = promisify(execFile);
+const promtool = spawnSync('promtool', ['--version']).status === 0;
 
 /**
  * `hotpath serve --workers 2` as a process tree: two workers behind one port, each with its own
@@ -87,6 +88,16 @@ describe('serve with two workers', { timeout: 600_000 }, () => {
     expect((await dashboardCount()) - before).toBe(6);
     const metrics = await (await call('/metrics')).text();
     expect(metrics.match(/^nodejs_version_info\{/gm)).toHaveLength(1);
+  });
+
+  // Prometheus' own lint of what a scrape gets. CI installs it (Debian's prometheus package); elsewhere
+  // the test runs where promtool is on PATH.
+  it.skipIf(!promtool && !process.env.CI)('serves metrics that promtool check metrics accepts', async () => {
+    const metrics = await (await call('/metrics')).text();
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: metrics, encoding: 'utf8' });
+    expect(lint.error).toBeUndefined();
+    expect(`${lint.stdout}${lint.stderr}`).toBe('');
+    expect(lint.status).toBe(0);
   });
 
   it('starts a worker again when it dies', async () => {

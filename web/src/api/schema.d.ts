@@ -1078,7 +1078,7 @@ export interface paths {
         };
         /**
          * A merchant's dashboard: revenue, today's sales, top products and customers, low stock
-         * @description One SQL statement on a miss, none on a hit (`Server-Timing: cache;desc="hit"`); one more while the instance is reconnecting to PostgreSQL's notifications. Cached for HOTPATH_DASHBOARD_CACHE_TTL_SECONDS (default 120) and invalidated by every order, review and product change. `Cache-Control: no-cache` computes it afresh. Amounts are integers in minor units (cents) of the merchant's currency.
+         * @description One SQL statement on a miss, none on a hit (`Server-Timing: cache;desc="hit"`); one more while the instance is reconnecting to PostgreSQL's notifications. Cached for HOTPATH_DASHBOARD_CACHE_TTL_SECONDS (default 120) and invalidated by every order, review and product change. `Cache-Control: no-cache` computes it afresh. Sent with an `ETag`; `If-None-Match` with it answers 304 while the dashboard is unchanged. Amounts are integers in minor units (cents) of the merchant's currency.
          */
         get: {
             parameters: {
@@ -1146,6 +1146,13 @@ export interface paths {
                             totalRevenue: number;
                         };
                     };
+                };
+                /** @description Not modified: the `If-None-Match` tag is current */
+                304: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
                 /** @description The request is malformed; `detail` and `errors` name the field */
                 400: {
