@@ -11,6 +11,7 @@ import {
   startDocumentsS3,
 } from './documents/suite.ts';
 import { measureLimit, prepareLimit } from './limit/suite.ts';
+import { measurePlatform, startupTimes } from './platform/suite.ts';
 import { latencyChart } from './support/chart.ts';
 import { openNetwork } from './support/network.ts';
 import { benchPostgres } from './support/postgres.ts';
@@ -18,6 +19,7 @@ import { cleanUp, cleanUpOnSignals, onCleanup, startService } from './support/pr
 import {
   budgetFailures,
   chartRows,
+  platformTargets,
   type RunReport,
   reportMarkdown,
   resultsTable,
@@ -29,7 +31,8 @@ import { measureWorklist, prepareWorklist, worklistDetails } from './worklist/su
 const USAGE = `npm run bench -- [options]
 
   --quick                 small data, loopback only, short intervals (what CI runs; under 3 minutes)
-  --only <suites>         documents,worklist,dashboard,limit (default: all)
+  --only <suites>         documents,worklist,dashboard,platform,limit (default: all; platform needs
+                          the dashboard's data and runs on loopback)
   --profiles <names>      loopback,cloud (default: both; --quick: loopback)
   --connections <n>       concurrent connections (default 100)
   --warmup <s>            unmeasured load before each measurement (default 5; --quick 1)
@@ -93,8 +96,8 @@ const listOf = (raw: string | undefined, allowed: readonly string[], fallback: r
 const suites = new Set(
   listOf(
     values.only,
-    ['documents', 'worklist', 'dashboard', 'limit'],
-    ['documents', 'worklist', 'dashboard', 'limit'],
+    ['documents', 'worklist', 'dashboard', 'platform', 'limit'],
+    ['documents', 'worklist', 'dashboard', 'platform', 'limit'],
   ),
 );
 const profiles = listOf(
@@ -187,6 +190,7 @@ const perProfileSeconds =
   (suites.has('dashboard')
     ? 2 * scenarioSeconds(hotpathLoad) + scenarioSeconds(beforeByAnswers, quick ? 0.1 : 0.9)
     : 0) +
+  (suites.has('platform') ? 4 * scenarioSeconds(hotpathLoad) : 0) +
   (suites.has('limit') ? 2 * scenarioSeconds(hotpathLoad) : 0);
 let measuredSoFar = 0;
 const phase = (name: string) => {
@@ -221,9 +225,10 @@ try {
   const worklist = suites.has('worklist')
     ? await prepareWorklist(postgres, sizes.worklist, prepare)
     : undefined;
-  const dashboard = suites.has('dashboard')
-    ? await prepareDashboard(postgres, sizes.dashboard, prepare)
-    : undefined;
+  const dashboard =
+    suites.has('dashboard') || suites.has('platform')
+      ? await prepareDashboard(postgres, sizes.dashboard, prepare)
+      : undefined;
   const limit = suites.has('limit') ? await prepareLimit(postgres, prepare) : undefined;
   if (documents) report.data.documents = { ...documents.summary, reused: documents.reused };
   if (worklist) report.data.worklist = { ...worklist.summary, reused: worklist.reused };
@@ -271,13 +276,24 @@ try {
           }),
         );
       }
-      if (dashboard) {
+      if (dashboard && suites.has('dashboard')) {
         phase(`${profile}: dashboard`);
         measured(
           await measureDashboard({
             dataset: { ...dashboard.summary, url: dashboard.url },
             network,
             settings: { hotpath: hotpathLoads(profile), before: beforeLoads(profile) },
+            log,
+          }),
+        );
+      }
+      if (dashboard && suites.has('platform') && profile === 'loopback') {
+        phase(`${profile}: the platform (/healthz and the cached dashboard, 1 and 2 workers)`);
+        measured(
+          await measurePlatform({
+            dataset: { ...dashboard.summary, url: dashboard.url },
+            network,
+            settings: hotpathLoads(profile),
             log,
           }),
         );
@@ -298,7 +314,11 @@ try {
       fhirDirect: fhir.ready.baseUrl,
     });
   }
-  if (dashboard) {
+  if (suites.has('platform')) {
+    log('start-up times: the CLI commands and serve until its banner');
+    report.details.platform = await startupTimes({ runs: quick ? 3 : 7, log });
+  }
+  if (dashboard && suites.has('dashboard')) {
     report.details.dashboard = await dashboardDetails({
       dataset: { ...dashboard.summary, url: dashboard.url },
       requests: quick ? 50 : 300,
@@ -325,6 +345,8 @@ writeFileSync(
 );
 process.stdout.write(`${resultsTable(report).join('\n')}\n\n`);
 for (const line of shortfalls(report)) process.stdout.write(`short of the mark: ${line}\n`);
+const targets = platformTargets(report);
+if (targets.length > 0) process.stdout.write(`\nplatform targets:\n${targets.join('\n')}\n`);
 log(
   `wrote ${path.relative('.', path.join(reportDir, 'REPORT.md'))}, ${path.relative('.', path.join(reportDir, 'chart.svg'))} and ${path.relative('.', jsonFile)}`,
 );

@@ -22,12 +22,8 @@ import { migrateToLatest } from './platform/db/migrations.ts';
  */
 export async function serve(config: Config, options: { demo: boolean; log: (message: string) => void }) {
   if (cluster.isWorker) return serveAsWorker(config, options.log);
-  const { log } = options;
-  const runtime = await openRuntime(config, { applicationName: 'hotpath-serve', log });
-  const applied = await migrateToLatest(runtime.database.db);
-  if (applied.length > 0) log(`applied migrations: ${applied.join(', ')}`);
-  const demoFhir = options.demo ? await loadDemo(runtime) : undefined;
-  if (config.workers > 1) return servePrimary(runtime, demoFhir, log);
+  if (config.workers > 1) return servePrimary(config, options);
+  const { runtime, demoFhir } = await prepare(config, options);
   const app = await buildApp(runtime);
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error');
@@ -38,7 +34,16 @@ export async function serve(config: Config, options: { demo: boolean; log: (mess
   });
   await app.listen({ port: config.port, host: config.host });
   await startWorkers(runtime, (message) => app.log.warn(message));
-  printWelcome(config, runtime.tokens, demoFhir?.baseUrl, log);
+  printWelcome(config, runtime.tokens, demoFhir?.baseUrl, options.log);
+}
+
+/** What comes before serving: the runtime, pending migrations, the demo when asked. */
+async function prepare(config: Config, options: { demo: boolean; log: (message: string) => void }) {
+  const runtime = await openRuntime(config, { applicationName: 'hotpath-serve', log: options.log });
+  const applied = await migrateToLatest(runtime.database.db);
+  if (applied.length > 0) options.log(`applied migrations: ${applied.join(', ')}`);
+  const demoFhir = options.demo ? await loadDemo(runtime) : undefined;
+  return { runtime, demoFhir };
 }
 
 /** How long a worker has to finish its in-flight requests once told to stop. */
@@ -50,14 +55,13 @@ const RESTART_DELAY_MS = 1_000;
  * The primary keeps the embedded database's lease (the workers attach to the same server), starts
  * the workers, starts again one that dies, and stops them all on SIGINT, SIGTERM or SIGHUP.
  */
-async function servePrimary(
-  runtime: Runtime,
-  demoFhir: FhirDevServer | undefined,
-  log: (message: string) => void,
-) {
-  const { config } = runtime;
-  relayBetweenWorkers();
+async function servePrimary(config: Config, options: { demo: boolean; log: (message: string) => void }) {
+  const { log } = options;
+  // The workers load and build the app while this process starts the database and migrates; each
+  // listens once it is told the schema is ready.
+  const gate = relayBetweenWorkers();
   let stopping = false;
+  let prepared: Awaited<ReturnType<typeof prepare>> | undefined;
   // The background work (integration into the EHR) runs in worker 1 alone.
   const start = (index: number) => {
     const worker = cluster.fork({ HOTPATH_WORKER_INDEX: String(index) });
@@ -89,36 +93,59 @@ async function servePrimary(
           }),
       ),
     );
-    await demoFhir?.close();
-    await runtime.close();
+    await prepared?.demoFhir?.close();
+    await prepared?.runtime.close();
     process.exit(exitCode);
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => void stop(signal, 0));
   }
-  const first = Array.from({ length: config.workers }, (_, index) => start(index + 1));
+  const allReady = Promise.all(
+    Array.from({ length: config.workers }, (_, index) => workerReady(start(index + 1))),
+  );
+  // Awaited below; a worker that fails while the database is still starting is reported there.
+  allReady.catch(() => {});
   try {
-    await Promise.all(first.map(workerReady));
+    prepared = await prepare(config, options);
+  } catch (error) {
+    log(`${(error as Error).message}; stopping`);
+    await stop('the database could not be prepared', 1);
+    return;
+  }
+  gate.open();
+  try {
+    await allReady;
   } catch (error) {
     log(`${(error as Error).message}; stopping`);
     await stop('a worker could not start', 1);
     return;
   }
-  printWelcome(config, runtime.tokens, demoFhir?.baseUrl, log, config.workers);
+  printWelcome(config, prepared.runtime.tokens, prepared.demoFhir?.baseUrl, log, config.workers);
 }
 
 /** One of the primary's workers: the API on the shared port, and the background work in worker 1. */
 async function serveAsWorker(config: Config, log: (message: string) => void) {
   const runtime = await openRuntime(config, { applicationName: 'hotpath-serve', log });
   const app = await buildApp(runtime);
-  // The primary decides when to stop: Ctrl-C reaches every process of the terminal, and the primary
-  // then sends SIGTERM to each worker.
+  // The primary decides when to stop. Ctrl-C reaches every process of the terminal, and a service
+  // manager may signal the whole group as well as the primary, which then sends its own SIGTERM: a
+  // worker takes the first SIGTERM and ignores SIGINT and any repeat, so it always gets its grace.
+  const graceful = closeWithGrace(
+    { delay: WORKER_GRACE_MS, skip: ['SIGINT', 'SIGTERM'] },
+    async ({ err }) => {
+      if (err) app.log.error({ err }, 'worker shutting down after an error');
+      await app.close();
+      await runtime.close();
+    },
+  );
   process.on('SIGINT', () => {});
-  closeWithGrace({ delay: WORKER_GRACE_MS, skip: ['SIGINT'] }, async ({ err }) => {
-    if (err) app.log.error({ err }, 'worker shutting down after an error');
-    await app.close();
-    await runtime.close();
+  let closing = false;
+  process.on('SIGTERM', () => {
+    if (closing) return;
+    closing = true;
+    void graceful.close();
   });
+  await clusterSiblings()?.cleared();
   await app.listen({ port: config.port, host: config.host });
   if (process.env.HOTPATH_WORKER_INDEX === '1')
     await startWorkers(runtime, (message) => app.log.warn(message));

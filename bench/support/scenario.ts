@@ -1,7 +1,7 @@
 import { type LoadResult, type LoadStop, load } from './load.ts';
 
 /** Which write-up table a row belongs to; a before row and a hotpath row of one comparison are paired. */
-export type Comparison = 'documents' | 'worklist' | 'dashboard-miss' | 'dashboard-hit' | 'limit';
+export type Comparison = 'documents' | 'worklist' | 'dashboard-miss' | 'dashboard-hit' | 'platform' | 'limit';
 
 export interface Scenario {
   comparison: Comparison;

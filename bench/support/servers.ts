@@ -42,6 +42,8 @@ export async function startBenchServer(
       HOTPATH_TOKEN_SECRET: BENCH_TOKEN_SECRET,
       DB_POOL_MAX: String(BENCH_POOL_MAX),
       HOTPATH_INTEGRATION_WORKER: 'false',
+      // One process, as the limit server is; the platform suite measures two workers apart.
+      HOTPATH_WORKERS: '1',
       // The cache's in-process tier only, as the embedded default runs: the same in every run.
       REDIS_URL: '',
       ...env,

@@ -13,6 +13,8 @@ type Message =
   | { type: 'hotpath:bump-done'; id: number }
   | { type: 'hotpath:metrics-request'; id: number }
   | { type: 'hotpath:metrics'; id: number; text: string; error?: string }
+  | { type: 'hotpath:built' }
+  | { type: 'hotpath:go' }
   | { type: 'hotpath:ready' };
 
 /** How long a write waits for its siblings to take its generation (they answer in well under 1 ms). */
@@ -35,6 +37,8 @@ export interface Siblings {
   onBump(handler: (scope: string, generation: number) => void): void;
   /** The metrics of every worker, summed by the primary. */
   scrape(): Promise<string>;
+  /** Resolves once the primary says the database is ready for this worker to serve. */
+  cleared(): Promise<void>;
   /** Tells the primary this worker is serving. */
   ready(): void;
 }
@@ -50,12 +54,18 @@ export function clusterSiblings(): Siblings | undefined {
   let next = 0;
   const pending = new Map<number, (message: Message) => void>();
   let onBump: (scope: string, generation: number) => void = () => {};
+  let go: () => void = () => {};
+  const goSaid = new Promise<void>((resolve) => {
+    go = resolve;
+  });
   const send = (message: Message) => process.send?.(message);
   process.on('message', (message: unknown) => {
     if (!isMessage(message)) return;
     if (message.type === 'hotpath:bump') {
       onBump(message.scope, message.generation);
       send({ type: 'hotpath:bump-ack', id: message.id });
+    } else if (message.type === 'hotpath:go') {
+      go();
     } else if (message.type === 'hotpath:bump-done' || message.type === 'hotpath:metrics') {
       pending.get(message.id)?.(message);
     }
@@ -92,6 +102,10 @@ export function clusterSiblings(): Siblings | undefined {
       }
       return answer.text;
     },
+    cleared() {
+      send({ type: 'hotpath:built' });
+      return goSaid;
+    },
     ready() {
       send({ type: 'hotpath:ready' });
     },
@@ -100,11 +114,14 @@ export function clusterSiblings(): Siblings | undefined {
 }
 
 /**
- * The primary's side: relays a worker's generation to the others and says when all have it, and
- * answers a worker's scrape with every worker's metrics summed (counters, histograms, pool gauges).
+ * The primary's side: relays a worker's generation to the others and says when all have it, answers
+ * a worker's scrape with every worker's metrics summed (counters, histograms, pool gauges), and lets
+ * workers serve once `open()` says the database is ready (a worker started again later at once).
  */
-export function relayBetweenWorkers(): void {
+export function relayBetweenWorkers(): { open(): void } {
   const aggregator = new client.AggregatorRegistry();
+  let opened = false;
+  const waiting = new Set<Worker>();
   let next = 0;
   const bumps = new Map<number, { from: Worker; id: number; waiting: Set<number> }>();
   const settle = (key: number) => {
@@ -115,7 +132,10 @@ export function relayBetweenWorkers(): void {
   };
   cluster.on('message', (worker, message: unknown) => {
     if (!isMessage(message)) return;
-    if (message.type === 'hotpath:bump') {
+    if (message.type === 'hotpath:built') {
+      if (opened) worker.send({ type: 'hotpath:go' } satisfies Message);
+      else waiting.add(worker);
+    } else if (message.type === 'hotpath:bump') {
       next += 1;
       const key = next;
       const others = Object.values(cluster.workers ?? {}).filter(
@@ -142,11 +162,20 @@ export function relayBetweenWorkers(): void {
   });
   // A worker that exits owes no acknowledgement.
   cluster.on('exit', (worker) => {
+    waiting.delete(worker);
     for (const [key, bump] of bumps) {
       bump.waiting.delete(worker.id);
       settle(key);
     }
   });
+  return {
+    open() {
+      opened = true;
+      for (const worker of waiting)
+        if (worker.isConnected()) worker.send({ type: 'hotpath:go' } satisfies Message);
+      waiting.clear();
+    },
+  };
 }
 
 /** Resolves when the worker says it is serving; rejects if it exits first. */
