@@ -18,11 +18,12 @@ import { webPages } from './platform/http/web-pages.ts';
 import type { ObjectStore } from './platform/storage/object-store.ts';
 import { openObjectStore } from './platform/storage/open-store.ts';
 import { UrlSigner } from './platform/storage/url-signing.ts';
+import type { DB } from './tables.ts';
 
 /** What every command and the server share: the database, the object store and the token authority. */
 export interface Runtime {
   config: Config;
-  database: Database;
+  database: Database<DB>;
   store: ObjectStore;
   tokens: TokenAuthority;
   urlSigner: UrlSigner;
@@ -38,7 +39,7 @@ export async function openRuntime(
   options: { applicationName: string; log?: (message: string) => void; store?: ObjectStore },
 ): Promise<Runtime> {
   const secret = tokenSecretOf(config);
-  const database = await openDatabase(config, options);
+  const database = await openDatabase<DB>(config, options);
   const store = options.store ?? openObjectStore(config, secret);
   const cache = new HotpathCache({
     redisUrl: config.redisUrl,

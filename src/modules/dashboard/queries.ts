@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
-import type { AnyKysely } from '../../platform/db/database.ts';
+import { type Kysely, sql } from 'kysely';
+import type { DB } from '../../tables.ts';
 import type { Dashboard } from './schemas.ts';
 
 interface DashboardRow {
@@ -29,7 +29,7 @@ interface DashboardRow {
  * today's sales by primary key, the top 20 products and top 10 customers from their ranking indexes, the
  * low-stock products from a partial index. Nothing read grows with the merchant's history.
  */
-export async function merchantDashboard(db: AnyKysely, merchantId: string): Promise<Dashboard | undefined> {
+export async function merchantDashboard(db: Kysely<DB>, merchantId: string): Promise<Dashboard | undefined> {
   const { rows } = await sql<DashboardRow>`/* dashboard.read */
     SELECT m.merchant_id, m.name, m.time_zone, m.currency,
            to_char((now() AT TIME ZONE m.time_zone)::date, 'YYYY-MM-DD') AS today,
@@ -90,7 +90,7 @@ export async function merchantDashboard(db: AnyKysely, merchantId: string): Prom
 }
 
 export async function merchants(
-  db: AnyKysely,
+  db: Kysely<DB>,
   only: string[] | undefined,
 ): Promise<Array<{ id: string; name: string; timeZone: string; currency: string }>> {
   const { rows } = await sql<{ merchant_id: string; name: string; time_zone: string; currency: string }>`

@@ -1,10 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
 import { Type } from 'typebox';
 import type { Config } from '../../config.ts';
-import type { AnyKysely } from '../../platform/db/database.ts';
 import { principalOf, type RoutesPlugin } from '../../platform/http/app.ts';
 import { notFound, problemResponses } from '../../platform/http/problems.ts';
 import { sendSerialized, serializedAnswer } from '../../platform/http/serialized-answer.ts';
+import type { DB } from '../../tables.ts';
 import { merchantDashboard, merchants } from './queries.ts';
 import {
   Dashboard as DashboardSchema,
@@ -29,7 +30,7 @@ import {
 } from './service.ts';
 
 export interface DashboardDependencies {
-  db: AnyKysely;
+  db: Kysely<DB>;
   config: Config;
   cache: DashboardCache;
 }

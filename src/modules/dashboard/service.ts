@@ -1,10 +1,10 @@
-import { sql } from 'kysely';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import type { Principal } from '../../platform/auth/tokens.ts';
 import type { VersionedCacheRegion } from '../../platform/cache/cache.ts';
-import type { AnyKysely } from '../../platform/db/database.ts';
 import { inTransaction } from '../../platform/db/transactions.ts';
 import { conflict, forbidden, HttpProblem, notFound } from '../../platform/http/problems.ts';
 import type { SerializedAnswer } from '../../platform/http/serialized-answer.ts';
+import type { DB, Products } from '../../tables.ts';
 import type { OrderInput, ProductPatch } from './schemas.ts';
 
 /**
@@ -30,12 +30,9 @@ export function merchantScope(principal: Principal): string[] | undefined {
   return principal.role === 'admin' ? undefined : principal.merchants;
 }
 
-interface LockedProduct {
-  product_id: number;
-  price_minor: number;
-  stock_quantity: number;
+type LockedProduct = Pick<Selectable<Products>, 'product_id' | 'price_minor' | 'stock_quantity'> & {
   customer_ok: boolean;
-}
+};
 
 /**
  * An order, in one transaction: the products are locked in id order (so two orders never deadlock)
@@ -44,7 +41,7 @@ interface LockedProduct {
  * dashboard reads: the products', the customer's, the merchant's totals and the merchant's day.
  */
 export async function placeOrder(
-  db: AnyKysely,
+  db: Kysely<DB>,
   cache: DashboardCache,
   merchantId: string,
   order: OrderInput,
@@ -154,7 +151,7 @@ export async function placeOrder(
 }
 
 /** The product's merchant, locked against a concurrent projection rebuild, and checked against the token. */
-async function productMerchant(trx: AnyKysely, principal: Principal, productId: number): Promise<string> {
+async function productMerchant(trx: Kysely<DB>, principal: Principal, productId: number): Promise<string> {
   const { rows } = await sql<{ merchant_id: string }>`/* dashboard.productMerchant */
     SELECT p.merchant_id FROM products p JOIN merchants m ON m.merchant_id = p.merchant_id
     WHERE p.product_id = ${productId}
@@ -167,7 +164,7 @@ async function productMerchant(trx: AnyKysely, principal: Principal, productId: 
 
 /** A review and its product's rating totals, together. */
 export async function addReview(
-  db: AnyKysely,
+  db: Kysely<DB>,
   cache: DashboardCache,
   principal: Principal,
   input: { productId: number; customerId: number; rating: number },
@@ -204,7 +201,7 @@ export async function addReview(
 }
 
 export async function updateProduct(
-  db: AnyKysely,
+  db: Kysely<DB>,
   cache: DashboardCache,
   principal: Principal,
   productId: number,

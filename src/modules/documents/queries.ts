@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
-import type { AnyKysely } from '../../platform/db/database.ts';
+import { type Kysely, sql } from 'kysely';
+import type { DB } from '../../tables.ts';
 import type { VersionState, VersionView } from './schemas.ts';
 
 /** A registry row with an approved version: everything GET /v1/documents/{id} answers. */
@@ -26,7 +26,7 @@ const APPROVED_COLUMNS = sql.raw(`logical_id, study_id, section_id, document_typ
 
 /** The hot read: one primary-key probe of the registry. */
 export async function latestApproved(
-  db: AnyKysely,
+  db: Kysely<DB>,
   logicalId: string,
 ): Promise<ApprovedRegistryRow | undefined> {
   const { rows } = await sql<ApprovedRegistryRow>`/* documents.latestApproved */
@@ -40,7 +40,7 @@ export async function latestApproved(
 export type RegistryRow = Omit<ApprovedRegistryRow, 'approved_version'> & { approved_version: number | null };
 
 /** The same probe, answering a document with nothing approved too (shadow mode compares "nothing"). */
-export async function registryRow(db: AnyKysely, logicalId: string): Promise<RegistryRow | undefined> {
+export async function registryRow(db: Kysely<DB>, logicalId: string): Promise<RegistryRow | undefined> {
   const { rows } = await sql<RegistryRow>`/* documents.registryRow */
     SELECT ${APPROVED_COLUMNS} FROM document_registry WHERE logical_id = ${logicalId}`.execute(db);
   return rows[0];
@@ -48,7 +48,7 @@ export async function registryRow(db: AnyKysely, logicalId: string): Promise<Reg
 
 /** The latest approved version of each of up to 100 documents, in one statement. */
 export async function latestApprovedMany(
-  db: AnyKysely,
+  db: Kysely<DB>,
   logicalIds: string[],
 ): Promise<ApprovedRegistryRow[]> {
   const { rows } = await sql<ApprovedRegistryRow>`/* documents.latestApprovedMany */
@@ -82,7 +82,7 @@ export const VERSION_COLUMNS = sql.raw(`v.logical_id, v.version, v.storage_key, 
   v.rejected_at, v.withdrawn_by, v.withdrawn_at, v.reason`);
 
 export async function versionOf(
-  db: AnyKysely,
+  db: Kysely<DB>,
   logicalId: string,
   version: number,
 ): Promise<VersionRow | undefined> {
@@ -99,7 +99,7 @@ export async function versionOf(
  * of NULLs).
  */
 export async function versionHistory(
-  db: AnyKysely,
+  db: Kysely<DB>,
   input: { logicalId: string; beforeVersion: number | undefined; limit: number; includeDrafts: boolean },
 ): Promise<{ exists: boolean; versions: VersionRow[] }> {
   const before = input.beforeVersion ?? 2_147_483_647;

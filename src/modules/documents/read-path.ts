@@ -1,9 +1,9 @@
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { DocumentsReadPath } from '../../config.ts';
-import type { AnyKysely } from '../../platform/db/database.ts';
 import { metricsRegistry, prometheus } from '../../platform/metrics/registry.ts';
 import { detachedFromLedger } from '../../platform/request-ledger.ts';
 import type { ObjectStore } from '../../platform/storage/object-store.ts';
+import type { DB } from '../../tables.ts';
 import { latestApprovedByListing, legacySectionPrefix } from './legacy-layout.ts';
 import { type ApprovedRegistryRow, latestApproved, type RegistryRow, registryRow } from './queries.ts';
 
@@ -29,7 +29,7 @@ export class LatestApprovedReader {
   private shadowInFlight = 0;
 
   constructor(
-    private readonly db: AnyKysely,
+    private readonly db: Kysely<DB>,
     private readonly store: ObjectStore,
     readonly mode: DocumentsReadPath,
   ) {}

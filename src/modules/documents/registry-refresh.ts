@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
-import type { AnyKysely } from '../../platform/db/database.ts';
+import { type Kysely, sql } from 'kysely';
+import type { DB } from '../../tables.ts';
 
 const REGISTRY_COLUMNS = sql.raw(`study_id, section_id, document_type, title, layout, latest_version,
   latest_version_key, approved_version, approved_key, approved_content_type, approved_size_bytes,
@@ -11,7 +11,7 @@ const REGISTRY_COLUMNS = sql.raw(`study_id, section_id, document_type, title, la
  * recomputed by a later statement, whose snapshot then includes any transition that held the lock;
  * rows already right are left alone, so a rerun changes nothing. Returns the rows changed.
  */
-export async function refreshRegistry(trx: AnyKysely, logicalIds: string[]): Promise<number> {
+export async function refreshRegistry(trx: Kysely<DB>, logicalIds: string[]): Promise<number> {
   if (logicalIds.length === 0) return 0;
   await sql`SELECT logical_id FROM document_registry
     WHERE logical_id = ANY(${logicalIds}::text[]) ORDER BY logical_id FOR UPDATE`.execute(trx);

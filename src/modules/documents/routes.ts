@@ -1,15 +1,16 @@
 import type { Readable } from 'node:stream';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
 import { Type } from 'typebox';
 import type { Config } from '../../config.ts';
 import { roleAtLeast } from '../../platform/auth/tokens.ts';
-import type { AnyKysely } from '../../platform/db/database.ts';
 import { principalOf, type RoutesPlugin } from '../../platform/http/app.ts';
 import { badRequest, forbidden, notFound, problemResponses } from '../../platform/http/problems.ts';
 import { matchesTag } from '../../platform/http/serialized-answer.ts';
 import { downloadWindow } from '../../platform/storage/download-window.ts';
 import type { ObjectStore } from '../../platform/storage/object-store.ts';
+import type { DB } from '../../tables.ts';
 import { exportReconcileMetrics } from './operations/reconcile.ts';
 import {
   type ApprovedRegistryRow,
@@ -38,7 +39,7 @@ import {
 import { type TransitionAction, transitionVersion, uploadVersion, upsertDocument } from './service.ts';
 
 export interface DocumentsDependencies {
-  db: AnyKysely;
+  db: Kysely<DB>;
   store: ObjectStore;
   config: Config;
 }

@@ -1,7 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { finished, type Readable, Transform, type TransformCallback } from 'node:stream';
-import { sql } from 'kysely';
-import type { AnyKysely } from '../../platform/db/database.ts';
+import { type Kysely, type Selectable, sql } from 'kysely';
 import { inTransaction } from '../../platform/db/transactions.ts';
 import {
   badRequest,
@@ -11,27 +10,23 @@ import {
   payloadTooLarge,
 } from '../../platform/http/problems.ts';
 import type { ObjectStore } from '../../platform/storage/object-store.ts';
+import type { DB, Documents, Sections } from '../../tables.ts';
 import type { VersionRow } from './queries.ts';
 import { VERSION_COLUMNS } from './queries.ts';
 import type { DocumentInput, DocumentView, VersionState } from './schemas.ts';
 
-interface DocumentRow {
-  logical_id: string;
-  study_id: string;
-  section_id: string;
-  document_type: string;
-  title: string;
-  created_at: Date;
-  updated_at: Date;
-  created: boolean;
-}
+type DocumentRow = Pick<
+  Selectable<Documents>,
+  'logical_id' | 'study_id' | 'section_id' | 'title' | 'created_at' | 'updated_at'
+> &
+  Pick<Selectable<Sections>, 'document_type'> & { created: boolean };
 
 /**
  * Creates or retitles a logical document, creating its study and section on first use, and keeps its
  * registry row in step. A document cannot move to another section, and a section keeps its type.
  */
 export async function upsertDocument(
-  db: AnyKysely,
+  db: Kysely<DB>,
   logicalId: string,
   input: DocumentInput,
 ): Promise<{ document: DocumentView; created: boolean }> {
@@ -114,7 +109,7 @@ export interface UploadedVersion {
  * object is an orphan nothing points at, never a row pointing at nothing.
  */
 export async function uploadVersion(
-  db: AnyKysely,
+  db: Kysely<DB>,
   store: ObjectStore,
   input: {
     logicalId: string;
@@ -253,7 +248,7 @@ const TRANSITIONS: Record<
  * transitions each miss the other's change.
  */
 export async function transitionVersion(
-  db: AnyKysely,
+  db: Kysely<DB>,
   input: {
     logicalId: string;
     version: number;
@@ -300,7 +295,7 @@ export async function transitionVersion(
  * legacy names no longer describe it, so the listing read path, shadow comparisons and reconcile's
  * listing check stop applying to it.
  */
-async function adoptLegacyDocument(trx: AnyKysely, logicalId: string): Promise<void> {
+async function adoptLegacyDocument(trx: Kysely<DB>, logicalId: string): Promise<void> {
   await sql`/* documents.adoptLegacy */
     WITH adopted AS (UPDATE documents SET layout = 'registry' WHERE logical_id = ${logicalId})
     UPDATE document_registry SET layout = 'registry', revision = revision + 1, updated_at = now()
@@ -308,7 +303,7 @@ async function adoptLegacyDocument(trx: AnyKysely, logicalId: string): Promise<v
 }
 
 /** Points the registry row at the newest approved version, whichever that now is. */
-async function syncApproved(db: AnyKysely, logicalId: string): Promise<void> {
+async function syncApproved(db: Kysely<DB>, logicalId: string): Promise<void> {
   await sql`/* documents.syncApproved */
     UPDATE document_registry r SET
       (approved_version, approved_key, approved_content_type, approved_size_bytes, approved_sha256,

@@ -1,24 +1,27 @@
-import { type RawBuilder, sql } from 'kysely';
-import type { AnyKysely } from '../../platform/db/database.ts';
+import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import { badRequest } from '../../platform/http/problems.ts';
+import type { DB, IntegrationRequests } from '../../tables.ts';
 import type { IdentityCheck, Status, WorklistItem, WorklistQuery } from './schemas.ts';
 
-interface WorklistRow {
-  request_id: number;
+/** The request's own columns as the table has them; text-valued ones narrowed, dates read as text. */
+type WorklistRow = Pick<
+  Selectable<IntegrationRequests>,
+  | 'request_id'
+  | 'received_at'
+  | 'document_type_code'
+  | 'document_type_label'
+  | 'title'
+  | 'attachment_count'
+  | 'patient_id'
+> & {
   status: Status;
   source: WorklistItem['source'];
-  received_at: Date;
-  document_type_code: string | null;
-  document_type_label: string | null;
-  title: string;
-  procedure_date: string | null;
-  attachment_count: number;
   identity_check: IdentityCheck;
-  patient_id: number | null;
+  procedure_date: string | null;
   first_name: string | null;
   last_name: string | null;
   birth_date: string | null;
-}
+};
 
 /** The keyset position: received_at as microseconds since the epoch (exact), then the id. */
 function encodeCursor(row: { received_micros: string; request_id: number }): string {
@@ -55,7 +58,7 @@ function decodeCursor(cursor: string): { micros: string; id: number } {
  * received_at never repeat or skip a row.
  */
 export async function worklistPage(
-  db: AnyKysely,
+  db: Kysely<DB>,
   filter: WorklistQuery & { facilityId: string | undefined },
 ): Promise<{ items: WorklistItem[]; nextCursor: string | null }> {
   const conditions: RawBuilder<unknown>[] = [];
@@ -175,7 +178,10 @@ export interface RequestDetailRow {
   }>;
 }
 
-export async function requestDetail(db: AnyKysely, requestId: number): Promise<RequestDetailRow | undefined> {
+export async function requestDetail(
+  db: Kysely<DB>,
+  requestId: number,
+): Promise<RequestDetailRow | undefined> {
   const { rows } = await sql<RequestDetailRow>`/* worklist.detail */
     SELECT r.request_id, r.facility_id, r.status, r.source, r.received_at, r.document_type_code,
            r.document_type_label, r.title, to_char(r.procedure_date, 'YYYY-MM-DD') AS procedure_date, r.priority,
@@ -222,7 +228,7 @@ export interface CandidateRow {
  * indexes.
  */
 export async function candidatePatients(
-  db: AnyKysely,
+  db: Kysely<DB>,
   input: {
     facilityId: string;
     ins: string | null;
@@ -263,7 +269,7 @@ export interface FacilityRow {
   ehr_last_error_at: Date | null;
 }
 
-export async function facilities(db: AnyKysely, only: string[] | undefined): Promise<FacilityRow[]> {
+export async function facilities(db: Kysely<DB>, only: string[] | undefined): Promise<FacilityRow[]> {
   const { rows } = await sql<FacilityRow>`/* worklist.facilities */
     SELECT facility_id, name, fhir_base_url, ehr_enabled, ehr_last_error, ehr_last_error_at
     FROM facilities

@@ -2,11 +2,11 @@ import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Patient } from 'fhir/r4.js';
+import type { Kysely } from 'kysely';
 import { Type } from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { Config } from '../../config.ts';
 import type { CacheRegion } from '../../platform/cache/cache.ts';
-import type { AnyKysely } from '../../platform/db/database.ts';
 import { principalOf, type RoutesPlugin } from '../../platform/http/app.ts';
 import {
   badRequest,
@@ -18,6 +18,7 @@ import {
 import { refuseNulCharacters } from '../../platform/http/validation.ts';
 import { downloadWindow } from '../../platform/storage/download-window.ts';
 import type { ObjectStore } from '../../platform/storage/object-store.ts';
+import type { DB } from '../../tables.ts';
 import { canSee, facilityScope, worklistFacility } from './access.ts';
 import { type FhirClient, PatientEnricher } from './fhir/client.ts';
 import type { IntegrationQueue } from './integration/queue.ts';
@@ -53,7 +54,7 @@ import {
 } from './service.ts';
 
 export interface WorklistDependencies {
-  db: AnyKysely;
+  db: Kysely<DB>;
   store: ObjectStore;
   config: Config;
   queue: IntegrationQueue;

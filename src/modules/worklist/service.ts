@@ -1,18 +1,18 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { finished, type Readable, Transform, type TransformCallback } from 'node:stream';
-import { sql } from 'kysely';
-import type { AnyKysely } from '../../platform/db/database.ts';
+import { type Kysely, sql } from 'kysely';
 import { inTransaction } from '../../platform/db/transactions.ts';
 import { badRequest, conflict, notFound, payloadTooLarge } from '../../platform/http/problems.ts';
 import type { ObjectStore } from '../../platform/storage/object-store.ts';
 import { objectsReferencedBy, type StoredObjects } from '../../platform/storage/orphans.ts';
+import type { DB } from '../../tables.ts';
 import { canSee, type FacilityScope } from './access.ts';
 import { decideMatch, type MatchOutcome, type PatientTraits } from './identity.ts';
 import type { IntegrationQueue } from './integration/queue.ts';
 import type { IdentityCheck, ReceiveMetadata, Status } from './schemas.ts';
 
 /** Attachments' objects: every file received is written under `worklist/` before its row commits. */
-export function attachmentObjects(db: AnyKysely): StoredObjects {
+export function attachmentObjects(db: Kysely<DB>): StoredObjects {
   return objectsReferencedBy(db, 'worklist/', 'attachments');
 }
 
@@ -32,7 +32,7 @@ export interface Receipt {
 
 /** Checks what must hold before any file is stored: the facility exists and the token may see it. */
 export async function prepareReceipt(
-  db: AnyKysely,
+  db: Kysely<DB>,
   scope: FacilityScope,
   metadata: ReceiveMetadata,
 ): Promise<Receipt> {
@@ -135,7 +135,7 @@ class AttachmentDigest extends Transform {
  * verification, all in one statement. On failure the stored objects are deleted.
  */
 export async function recordReceipt(
-  db: AnyKysely,
+  db: Kysely<DB>,
   store: ObjectStore,
   receipt: Receipt,
   metadata: ReceiveMetadata,
@@ -207,7 +207,7 @@ function searchText(title: ReturnType<typeof sql>, patientId: number | null) {
 }
 
 async function matchIdentity(
-  db: AnyKysely,
+  db: Kysely<DB>,
   facilityId: string,
   metadata: ReceiveMetadata,
 ): Promise<MatchOutcome | undefined> {
@@ -288,7 +288,7 @@ interface LockedRequest {
 }
 
 /** Locks a request for a state change; one the token may not see does not exist for it. */
-async function lockRequest(trx: AnyKysely, scope: FacilityScope, requestId: number): Promise<LockedRequest> {
+async function lockRequest(trx: Kysely<DB>, scope: FacilityScope, requestId: number): Promise<LockedRequest> {
   const { rows } = await sql<LockedRequest>`/* worklist.lockRequest */
     SELECT request_id, facility_id, status, integration_state FROM integration_requests
     WHERE request_id = ${requestId} FOR UPDATE`.execute(trx);
@@ -323,7 +323,7 @@ const toOutcome = (row: {
 
 /** A person confirms which of the facility's patients the document belongs to. */
 export async function verifyIdentity(
-  db: AnyKysely,
+  db: Kysely<DB>,
   scope: FacilityScope,
   input: { requestId: number; patientId: number; actor: string },
 ): Promise<ActionOutcome> {
@@ -364,7 +364,7 @@ export async function verifyIdentity(
 }
 
 export async function rejectRequest(
-  db: AnyKysely,
+  db: Kysely<DB>,
   scope: FacilityScope,
   input: { requestId: number; reason: string; actor: string },
 ): Promise<ActionOutcome> {
@@ -391,7 +391,7 @@ export async function rejectRequest(
  * queued or running answers the same; once integrated it is a conflict.
  */
 export async function requestIntegration(
-  db: AnyKysely,
+  db: Kysely<DB>,
   queue: IntegrationQueue,
   scope: FacilityScope,
   input: { requestId: number },

@@ -10,11 +10,13 @@ import { attachEmbeddedPostgres } from './embedded.ts';
 // biome-ignore lint/suspicious/noExplicitAny: the platform knows no module's tables.
 export type AnyKysely = Kysely<any>;
 
-export interface Database {
+/** `Tables`: the application's table interfaces (src/tables.ts); the platform itself knows none. */
+// biome-ignore lint/suspicious/noExplicitAny: see AnyKysely.
+export interface Database<Tables = any> {
   /** Where it connected; the embedded server's URL when DATABASE_URL is unset. */
   url: string;
   pool: pg.Pool;
-  db: AnyKysely;
+  db: Kysely<Tables>;
   close(): Promise<void>;
 }
 
@@ -32,10 +34,11 @@ const types = {
  * Opens the pool, with explicit limits, on DATABASE_URL or on the data dir's embedded PostgreSQL
  * (started if no other hotpath process has started it).
  */
-export async function openDatabase(
+// biome-ignore lint/suspicious/noExplicitAny: see AnyKysely.
+export async function openDatabase<Tables = any>(
   config: Config,
   options: { applicationName: string; log?: (message: string) => void; poolMax?: number },
-): Promise<Database> {
+): Promise<Database<Tables>> {
   installQueryAccounting();
   const embedded = config.databaseUrl
     ? undefined
@@ -63,7 +66,7 @@ export async function openDatabase(
   });
   pool.on('error', (error) => options.log?.(`idle database connection failed: ${error.message}`));
   const untrackPool = trackPool(pool);
-  const db: AnyKysely = new Kysely({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
   let closed = false;
   return {
     url,

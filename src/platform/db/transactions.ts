@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { currentLedger } from '../request-ledger.ts';
-import type { AnyKysely } from './database.ts';
 
 /** A transaction PostgreSQL aborted so that another could go on (serialization failure, deadlock). */
 const RETRYABLE = new Set(['40001', '40P01']);
@@ -17,10 +16,9 @@ export function sqlState(error: unknown): string | undefined {
  * PostgreSQL aborted it for a conflict with a concurrent one: nothing of a failed attempt was
  * committed. What still fails reaches the error handler, which answers 503.
  */
-export async function inTransaction<T>(
-  db: AnyKysely,
-  // biome-ignore lint/suspicious/noExplicitAny: the platform knows no module's tables.
-  work: (trx: Transaction<any>) => Promise<T>,
+export async function inTransaction<Tables, T>(
+  db: Kysely<Tables>,
+  work: (trx: Transaction<Tables>) => Promise<T>,
 ): Promise<T> {
   const ledger = currentLedger();
   for (let attempt = 1; ; attempt++) {

@@ -1,9 +1,9 @@
-import { type RawBuilder, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { inParallel } from '../../../platform/concurrency.ts';
 import { reserveIdentityBlock } from '../../../platform/db/bulk.ts';
-import type { AnyKysely } from '../../../platform/db/database.ts';
 import { phasedProgress } from '../../../platform/progress.ts';
 import { seededRandom } from '../../../platform/seeded-random.ts';
+import type { DB } from '../../../tables.ts';
 import { rebuildDashboardProjections } from './projections.ts';
 
 export interface DashboardDatasetOptions {
@@ -368,7 +368,7 @@ function draws(seed: number) {
 }
 
 interface RunContext {
-  db: AnyKysely;
+  db: Kysely<DB>;
   options: DashboardDatasetOptions;
   merchants: PlannedMerchant[];
   anchor: Date;
@@ -386,7 +386,7 @@ interface RunContext {
  * product's key, so orders, items and reviews never look up the products and customers they name.
  */
 export async function generateDashboardDataset(
-  db: AnyKysely,
+  db: Kysely<DB>,
   options: DashboardDatasetOptions,
 ): Promise<DashboardDatasetResult> {
   validate(options);
@@ -488,7 +488,7 @@ function validate(options: DashboardDatasetOptions): void {
  */
 function bulk<T>(
   context: RunContext,
-  work: (trx: AnyKysely) => Promise<T>,
+  work: (trx: Kysely<DB>) => Promise<T>,
   skipTriggers = false,
 ): Promise<T> {
   return context.db.transaction().execute(async (trx) => {
@@ -540,7 +540,7 @@ async function writeChunks(
   phase: DashboardDatasetPhase,
   count: (merchant: PlannedMerchant) => number,
   perChunk: number,
-  write: (trx: AnyKysely, segments: Segment[]) => Promise<number>,
+  write: (trx: Kysely<DB>, segments: Segment[]) => Promise<number>,
 ): Promise<number> {
   const total = context.merchants.reduce((sum, merchant) => sum + count(merchant), 0);
   let done = 0;
@@ -560,7 +560,7 @@ async function writeChunks(
  * index-only scans, hint bits set once rather than by the first readers, so what runs next (the
  * rebuild, then a benchmark) measures steady state.
  */
-async function tidy(db: AnyKysely, tables: string[]): Promise<void> {
+async function tidy(db: Kysely<DB>, tables: string[]): Promise<void> {
   await db.connection().execute(async (connection) => {
     await sql`SET statement_timeout = 0`.execute(connection);
     try {
@@ -588,7 +588,7 @@ function productPrice(context: RunContext, productKey: string, m: string): RawBu
     * ${sql.raw(m)}.price_step - ${sql.raw(m)}.price_tail)::bigint`;
 }
 
-async function insertMerchants(trx: AnyKysely, context: RunContext): Promise<void> {
+async function insertMerchants(trx: Kysely<DB>, context: RunContext): Promise<void> {
   const { merchants, anchor, options } = context;
   await sql`
     INSERT INTO merchants (merchant_id, name, time_zone, currency, created_at)
@@ -612,7 +612,7 @@ const PRICING_COLUMNS = sql.raw('usd_min, usd_max, per_usd_cent, price_step, pri
  * Products named variety × item, distinct within a shop; a few (about 8 %) below their reorder
  * threshold. The triggers run, so each product gets its product_stats row.
  */
-async function insertProducts(trx: AnyKysely, context: RunContext): Promise<void> {
+async function insertProducts(trx: Kysely<DB>, context: RunContext): Promise<void> {
   const { merchants, anchor, draw } = context;
   const { uniform, below } = draw;
   await sql`

@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
-import type { AnyKysely } from '../../../platform/db/database.ts';
+import { type Kysely, sql } from 'kysely';
+import type { DB } from '../../../tables.ts';
 import { generateDashboardDataset, merchantId, progressBars } from './dataset.ts';
 
 /** Three shops (Pacific/Auckland, America/Los_Angeles, Asia/Tokyo), the first with twice the history. */
@@ -23,7 +23,10 @@ export const DEMO_MERCHANTS: string[] = Array.from({ length: DEMO_SHAPE.merchant
  * Three shops with 90 days of orders up to now, from the dataset generator, their projections rebuilt.
  * Returns false when `onlyIfAbsent` finds shop-0001 already there.
  */
-export async function loadDashboardDemo(db: AnyKysely, options: { onlyIfAbsent: boolean }): Promise<boolean> {
+export async function loadDashboardDemo(
+  db: Kysely<DB>,
+  options: { onlyIfAbsent: boolean },
+): Promise<boolean> {
   if (options.onlyIfAbsent) {
     const { rows } = await sql`SELECT 1 FROM merchants WHERE merchant_id = ${DEMO_MERCHANTS[0]}`.execute(db);
     if (rows.length > 0) return false;

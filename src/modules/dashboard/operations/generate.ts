@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
-import type { AnyKysely } from '../../../platform/db/database.ts';
+import { type Kysely, sql } from 'kysely';
+import type { DB } from '../../../tables.ts';
 import { type DashboardDatasetResult, generateDashboardDataset, progressBars } from './dataset.ts';
 
 export interface LargeDashboardOptions {
@@ -32,7 +32,7 @@ export class DashboardNotEmptyError extends Error {
  * told to append, so a second run cannot silently double a benchmark's data.
  */
 export async function generateLargeDashboard(
-  db: AnyKysely,
+  db: Kysely<DB>,
   options: LargeDashboardOptions,
 ): Promise<DashboardDatasetResult & { ordersPerSecond: number }> {
   if (!options.append) {

@@ -1,9 +1,9 @@
-import { sql } from 'kysely';
-import type { AnyKysely } from '../../../platform/db/database.ts';
+import { type Kysely, sql } from 'kysely';
 import { progress } from '../../../platform/progress.ts';
+import type { DB } from '../../../tables.ts';
 import type { DashboardCache } from '../service.ts';
 
-async function merchantsToProcess(db: AnyKysely, only: string | undefined): Promise<string[]> {
+async function merchantsToProcess(db: Kysely<DB>, only: string | undefined): Promise<string[]> {
   const { rows } = await sql<{ merchant_id: string }>`
     SELECT merchant_id FROM merchants WHERE ${only ?? null}::text IS NULL OR merchant_id = ${only ?? null}
     ORDER BY merchant_id`.execute(db);
@@ -17,7 +17,7 @@ async function merchantsToProcess(db: AnyKysely, only: string | undefined): Prom
  * rebuild and none is lost by it.
  */
 async function rebuildMerchant(
-  db: AnyKysely,
+  db: Kysely<DB>,
   cache: DashboardCache | undefined,
   merchantId: string,
 ): Promise<void> {
@@ -49,7 +49,7 @@ async function rebuildMerchant(
 }
 
 export async function rebuildDashboardProjections(
-  db: AnyKysely,
+  db: Kysely<DB>,
   options: {
     merchantId?: string;
     showProgress: boolean;
@@ -73,7 +73,7 @@ export async function rebuildDashboardProjections(
  * merchant; a missing or extra row is a difference too.
  */
 export async function verifyDashboardProjections(
-  db: AnyKysely,
+  db: Kysely<DB>,
   options: { merchantId?: string; showProgress: boolean; report?: (line: string) => void },
 ): Promise<{ merchants: number; differences: number; seconds: number }> {
   const started = performance.now();

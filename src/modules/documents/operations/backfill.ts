@@ -1,6 +1,6 @@
-import { sql } from 'kysely';
-import type { AnyKysely } from '../../../platform/db/database.ts';
+import { type Kysely, sql } from 'kysely';
 import { progress } from '../../../platform/progress.ts';
+import type { DB } from '../../../tables.ts';
 import { refreshRegistry } from '../registry-refresh.ts';
 
 export interface BackfillResult {
@@ -15,7 +15,7 @@ export interface BackfillResult {
  * so it can run beside live traffic and be stopped and rerun at any point.
  */
 export async function backfillRegistry(
-  db: AnyKysely,
+  db: Kysely<DB>,
   options: { batchSize: number; showProgress: boolean },
 ): Promise<BackfillResult> {
   const started = performance.now();

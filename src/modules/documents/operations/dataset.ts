@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
-import type { AnyKysely } from '../../../platform/db/database.ts';
+import { type Kysely, sql } from 'kysely';
+import type { DB } from '../../../tables.ts';
 
 export interface DatasetShape {
   documents: number;
@@ -16,7 +16,7 @@ export interface DatasetShape {
  * database, not the store. Meant for an empty database: it inserts, it does not upsert.
  */
 export async function generateDocumentsDataset(
-  db: AnyKysely,
+  db: Kysely<DB>,
   shape: DatasetShape,
 ): Promise<{ versions: number }> {
   const versions = await db.transaction().execute(async (trx) => {
@@ -40,7 +40,7 @@ export async function generateDocumentsDataset(
   return { versions };
 }
 
-async function insertRows(db: AnyKysely, shape: DatasetShape): Promise<number> {
+async function insertRows(db: Kysely<DB>, shape: DatasetShape): Promise<number> {
   const sections = Math.ceil(shape.documents / shape.sectionSize);
   await sql`INSERT INTO studies (study_id) SELECT 'BENCH-' || s FROM generate_series(1, 10) s
     ON CONFLICT DO NOTHING`.execute(db);

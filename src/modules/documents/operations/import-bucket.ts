@@ -1,7 +1,7 @@
-import { sql } from 'kysely';
-import type { AnyKysely } from '../../../platform/db/database.ts';
+import { type Kysely, sql } from 'kysely';
 import { progress } from '../../../platform/progress.ts';
 import type { ObjectStore } from '../../../platform/storage/object-store.ts';
+import type { DB } from '../../../tables.ts';
 import { type LegacyVersionKey, listPages, parseLegacyKey } from '../legacy-layout.ts';
 import { refreshRegistry } from '../registry-refresh.ts';
 
@@ -37,7 +37,7 @@ const CONTENT_TYPES: Record<string, string> = {
  * through the API is never moved back.
  */
 export async function importBucket(
-  db: AnyKysely,
+  db: Kysely<DB>,
   store: ObjectStore,
   options: { prefix: string; showProgress: boolean },
 ): Promise<ImportResult> {
@@ -73,7 +73,7 @@ export async function importBucket(
 }
 
 async function recordPage(
-  db: AnyKysely,
+  db: Kysely<DB>,
   versions: Array<LegacyVersionKey & { sizeBytes: number; lastModified: Date }>,
 ): Promise<{ imported: number; conflicts: number; logicalIds: string[] }> {
   const column = <T>(pick: (version: (typeof versions)[number]) => T) => versions.map(pick);

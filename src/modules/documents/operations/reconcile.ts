@@ -1,10 +1,10 @@
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { inParallel } from '../../../platform/concurrency.ts';
-import type { AnyKysely } from '../../../platform/db/database.ts';
 import { metricsRegistry, prometheus } from '../../../platform/metrics/registry.ts';
 import { progress } from '../../../platform/progress.ts';
 import type { ObjectStore } from '../../../platform/storage/object-store.ts';
 import { objectsReferencedBy, type StoredObjects } from '../../../platform/storage/orphans.ts';
+import type { DB } from '../../../tables.ts';
 import { latestApprovedByListing, legacySectionPrefix } from '../legacy-layout.ts';
 import { refreshRegistry } from '../registry-refresh.ts';
 
@@ -43,7 +43,7 @@ const STORAGE_CONCURRENCY = 16;
  * drift in storage cannot be fixed from the database and stays a mismatch.
  */
 export async function reconcileRegistry(
-  db: AnyKysely,
+  db: Kysely<DB>,
   store: ObjectStore,
   options: { fix: boolean; showProgress: boolean; report?: (line: string) => void },
 ): Promise<ReconcileResult> {
@@ -163,7 +163,7 @@ async function checkStorage(store: ObjectStore, row: ComparedRow): Promise<strin
  * legacy documents, the listing. A refresh cannot change what the bucket lists, so a listing that
  * disagrees is still drift and must not be counted fixed.
  */
-async function countStillDrifted(db: AnyKysely, store: ObjectStore, logicalIds: string[]): Promise<number> {
+async function countStillDrifted(db: Kysely<DB>, store: ObjectStore, logicalIds: string[]): Promise<number> {
   const { rows } = await sql<ComparedRow & { registry_matches: boolean }>`
     SELECT e.logical_id, e.study_id, e.section_id, e.document_type, e.layout,
            r.latest_version_key, r.approved_key, r.approved_size_bytes, r.approved_version,
@@ -198,18 +198,18 @@ function groupBySection(bySection: Map<string, ComparedRow[]>, row: ComparedRow)
 }
 
 /** Versions' objects: every upload writes one under `documents/` before its row commits. */
-export function documentObjects(db: AnyKysely): StoredObjects {
+export function documentObjects(db: Kysely<DB>): StoredObjects {
   return objectsReferencedBy(db, 'documents/', 'document_versions');
 }
 
-let reconcileRunsDb: AnyKysely | undefined;
+let reconcileRunsDb: Kysely<DB> | undefined;
 let latestRunQuery: Promise<{ drift: number; finished: number } | undefined> | undefined;
 
 /**
  * Exports the latest reconcile outcome, which the CLI recorded in the database, at each scrape.
  * prom-client collects gauges concurrently; both share one in-flight statement.
  */
-export function exportReconcileMetrics(db: AnyKysely): () => void {
+export function exportReconcileMetrics(db: Kysely<DB>): () => void {
   reconcileRunsDb = db;
   return () => {
     if (reconcileRunsDb === db) reconcileRunsDb = undefined;

@@ -1,6 +1,7 @@
+import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { fromKysely, type JobWithMetadata, PgBoss } from 'pg-boss';
-import type { AnyKysely } from '../../../platform/db/database.ts';
+import type { DB } from '../../../tables.ts';
 
 export const INTEGRATION_QUEUE = 'worklist-integration';
 /** Jobs a worker takes at once: pushes to EHRs in parallel, few enough not to flood one. */
@@ -12,7 +13,7 @@ export interface IntegrationJob {
 
 /** Where integration jobs go. Enqueueing joins the caller's transaction. */
 export interface IntegrationQueue {
-  enqueue(trx: AnyKysely, requestId: number): Promise<void>;
+  enqueue(trx: Kysely<DB>, requestId: number): Promise<void>;
 }
 
 /**
@@ -55,7 +56,7 @@ export class PgBossIntegrationQueue implements IntegrationQueue {
     return new PgBossIntegrationQueue(boss);
   }
 
-  async enqueue(trx: AnyKysely, requestId: number): Promise<void> {
+  async enqueue(trx: Kysely<DB>, requestId: number): Promise<void> {
     const job: IntegrationJob = { requestId };
     await this.boss.send(INTEGRATION_QUEUE, job, {
       singletonKey: String(requestId),
@@ -125,7 +126,7 @@ export class LazyIntegrationQueue implements IntegrationQueue {
     return this.opened;
   }
 
-  async enqueue(trx: AnyKysely, requestId: number): Promise<void> {
+  async enqueue(trx: Kysely<DB>, requestId: number): Promise<void> {
     await (await this.queue()).enqueue(trx, requestId);
   }
 

@@ -1,7 +1,7 @@
 import { buffer } from 'node:stream/consumers';
-import { sql } from 'kysely';
-import type { AnyKysely } from '../../../platform/db/database.ts';
+import { type Kysely, sql } from 'kysely';
 import type { ObjectStore } from '../../../platform/storage/object-store.ts';
+import type { DB } from '../../../tables.ts';
 import type { FhirClient } from '../fhir/client.ts';
 import type { IntegrationJob, LazyIntegrationQueue } from './queue.ts';
 
@@ -31,7 +31,7 @@ class PermanentIntegrationError extends Error {}
  * request yet, so a retry after a lost answer does not integrate twice.
  */
 export async function startIntegrationWorker(deps: {
-  db: AnyKysely;
+  db: Kysely<DB>;
   store: ObjectStore;
   queue: LazyIntegrationQueue;
   fhir: FhirClient;
@@ -60,7 +60,7 @@ export async function startIntegrationWorker(deps: {
 }
 
 async function integrate(
-  deps: { db: AnyKysely; store: ObjectStore; fhir: FhirClient },
+  deps: { db: Kysely<DB>; store: ObjectStore; fhir: FhirClient },
   job: IntegrationJob,
 ): Promise<void> {
   const { rows } = await sql<ClaimedRequest>`/* worklist.claimIntegration */
@@ -121,12 +121,12 @@ function isRetryable(error: unknown): boolean {
   return typeof retryable === 'boolean' ? retryable : true;
 }
 
-async function recordAttemptFailure(db: AnyKysely, requestId: number, message: string): Promise<void> {
+async function recordAttemptFailure(db: Kysely<DB>, requestId: number, message: string): Promise<void> {
   await sql`UPDATE integration_requests SET integration_state = 'queued', integration_error = ${message}, updated_at = now()
     WHERE request_id = ${requestId} AND integration_state = 'running'`.execute(db);
 }
 
-async function recordFinalFailure(db: AnyKysely, requestId: number, message: string): Promise<void> {
+async function recordFinalFailure(db: Kysely<DB>, requestId: number, message: string): Promise<void> {
   await sql`/* worklist.integrationFailed */
     WITH failed AS (
       UPDATE integration_requests SET status = 'error', integration_state = 'failed', integration_error = ${message},

@@ -1,9 +1,9 @@
-import { type RawBuilder, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { inParallel } from '../../../platform/concurrency.ts';
 import { reserveIdentityBlock } from '../../../platform/db/bulk.ts';
-import type { AnyKysely } from '../../../platform/db/database.ts';
 import { phasedProgress } from '../../../platform/progress.ts';
 import { seededRandom } from '../../../platform/seeded-random.ts';
+import type { DB } from '../../../tables.ts';
 
 export interface WorklistDatasetOptions {
   facilities: number;
@@ -444,7 +444,7 @@ function misspelt(column: string): RawBuilder<string> {
 }
 
 interface RunContext {
-  db: AnyKysely;
+  db: Kysely<DB>;
   options: WorklistDatasetOptions;
   pools: NamePools;
   facilities: PlannedFacility[];
@@ -469,7 +469,7 @@ interface RunContext {
  * writes the few it needs.
  */
 export async function generateWorklistDataset(
-  db: AnyKysely,
+  db: Kysely<DB>,
   options: WorklistDatasetOptions,
 ): Promise<WorklistDatasetResult> {
   validate(options);
@@ -549,7 +549,7 @@ function validate(options: WorklistDatasetOptions): void {
  * guards requests; and the rows are consistent by construction, so a superuser skips the per-row
  * foreign-key triggers.
  */
-function bulk<T>(context: RunContext, work: (trx: AnyKysely) => Promise<T>): Promise<T> {
+function bulk<T>(context: RunContext, work: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
   return context.db.transaction().execute(async (trx) => {
     // JIT compiling these long expressions costs more than it saves on 50,000 rows; sorts of a chunk
     // fit in memory; a longer GIN pending list merges trigrams in bigger batches (tidy() flushes it).
@@ -565,7 +565,7 @@ function bulk<T>(context: RunContext, work: (trx: AnyKysely) => Promise<T>): Pro
  * index-only scans, hint bits set once rather than by the first readers, and GIN pending lists merged,
  * so a benchmark right after generation measures steady state.
  */
-async function tidy(db: AnyKysely): Promise<void> {
+async function tidy(db: Kysely<DB>): Promise<void> {
   await db.connection().execute(async (connection) => {
     await sql`SET statement_timeout = 0`.execute(connection);
     try {
@@ -577,7 +577,7 @@ async function tidy(db: AnyKysely): Promise<void> {
   });
 }
 
-async function insertFacilities(trx: AnyKysely, context: RunContext): Promise<void> {
+async function insertFacilities(trx: Kysely<DB>, context: RunContext): Promise<void> {
   const { facilities, options, anchor } = context;
   await sql`
     INSERT INTO facilities (facility_id, name, fhir_base_url, ehr_enabled, created_at)
@@ -591,7 +591,7 @@ async function insertFacilities(trx: AnyKysely, context: RunContext): Promise<vo
  * Providers numbered on from those already there; RPPS-like national ids are a bijection of that
  * number. Each specialty group a source draws its authors from is non-empty.
  */
-async function insertProviders(trx: AnyKysely, context: RunContext): Promise<void> {
+async function insertProviders(trx: Kysely<DB>, context: RunContext): Promise<void> {
   const { pools, draw } = context;
   const { rows: existing } = await sql<{
     count: number;
@@ -657,7 +657,7 @@ async function insertPatients(context: RunContext): Promise<number> {
 }
 
 async function insertPatientChunk(
-  trx: AnyKysely,
+  trx: Kysely<DB>,
   context: RunContext,
   from: number,
   to: number,
@@ -792,7 +792,7 @@ async function insertRequests(
   return written;
 }
 
-async function affected(trx: AnyKysely, statement: RawBuilder<unknown>): Promise<number> {
+async function affected(trx: Kysely<DB>, statement: RawBuilder<unknown>): Promise<number> {
   const result = await statement.execute(trx);
   return Number(result.numAffectedRows ?? 0);
 }
@@ -804,7 +804,7 @@ async function affected(trx: AnyKysely, statement: RawBuilder<unknown>): Promise
  * next must name them. Ordinals map to arrival times in order, so ids grow with received_at as they do
  * in production; documents of one delivery share facility, source and second.
  */
-async function planRequests(trx: AnyKysely, context: RunContext, from: number, to: number): Promise<void> {
+async function planRequests(trx: Kysely<DB>, context: RunContext, from: number, to: number): Promise<void> {
   const { facilities, draw, options, authors, anchor } = context;
   const { uniform, below } = draw;
   const horizon = options.days * 86_400;
@@ -1091,7 +1091,7 @@ function insertVerifications(): RawBuilder<unknown> {
 }
 
 /** A facility whose latest integration failed shows that failure on its connector, as the worker leaves it. */
-async function recordConnectorErrors(trx: AnyKysely, context: RunContext): Promise<void> {
+async function recordConnectorErrors(trx: Kysely<DB>, context: RunContext): Promise<void> {
   await sql`
     UPDATE facilities f SET ehr_last_error = latest.integration_error, ehr_last_error_at = latest.updated_at
     FROM (

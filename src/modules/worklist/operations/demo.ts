@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Patient } from 'fhir/r4.js';
-import { sql } from 'kysely';
-import type { AnyKysely } from '../../../platform/db/database.ts';
+import { type Kysely, sql } from 'kysely';
 import { onePagePdf } from '../../../platform/pdf.ts';
 import { progress } from '../../../platform/progress.ts';
 import type { ObjectStore } from '../../../platform/storage/object-store.ts';
+import type { DB } from '../../../tables.ts';
 import { facilityId, generateWorklistDataset, progressBars, type WorklistDatasetResult } from './dataset.ts';
 
 const DEMO_SHAPE = { facilities: 3, patientsPerFacility: 500, requests: 3_000, days: 30, seed: 20250611 };
@@ -30,7 +30,7 @@ export interface WorklistDemoResult extends WorklistDatasetResult {
  * finds FAC-0001 already there.
  */
 export async function loadWorklistDemo(
-  deps: { db: AnyKysely; store: ObjectStore },
+  deps: { db: Kysely<DB>; store: ObjectStore },
   options: { onlyIfAbsent: boolean; fhirBaseUrl: string | null },
 ): Promise<WorklistDemoResult | undefined> {
   const { db, store } = deps;
@@ -56,13 +56,13 @@ export async function loadWorklistDemo(
  * Points the demo facilities' EHR connector at this run's FHIR server: a demo loaded by an earlier run
  * keeps the address that run's server had.
  */
-export async function connectDemoFacilities(db: AnyKysely, fhirBaseUrl: string): Promise<void> {
+export async function connectDemoFacilities(db: Kysely<DB>, fhirBaseUrl: string): Promise<void> {
   await sql`UPDATE facilities SET fhir_base_url = ${fhirBaseUrl}, ehr_enabled = true
     WHERE facility_id = ANY(${DEMO_FACILITIES}::text[])`.execute(db);
 }
 
 async function writeAttachments(
-  db: AnyKysely,
+  db: Kysely<DB>,
   store: ObjectStore,
   facilityIds: string[],
 ): Promise<{ requestsWithFiles: number[]; objects: number }> {
@@ -111,7 +111,7 @@ async function writeAttachments(
  * The demo hospitals' patients as their EHR would hold them, for the development FHIR server: the same
  * names and birth dates as the local rows, so the detail page's enrichment agrees with them.
  */
-export async function demoEhrPatients(db: AnyKysely): Promise<Patient[]> {
+export async function demoEhrPatients(db: Kysely<DB>): Promise<Patient[]> {
   const { rows } = await sql<{
     fhir_id: string;
     first_name: string;

@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
-import type { AnyKysely } from '../../../platform/db/database.ts';
+import { type Kysely, sql } from 'kysely';
+import type { DB } from '../../../tables.ts';
 import { generateWorklistDataset, progressBars, type WorklistDatasetResult } from './dataset.ts';
 
 export interface LargeWorklistOptions {
@@ -29,7 +29,7 @@ export class WorklistNotEmptyError extends Error {
  * cannot silently double a benchmark's data.
  */
 export async function generateLargeWorklist(
-  db: AnyKysely,
+  db: Kysely<DB>,
   options: LargeWorklistOptions,
 ): Promise<WorklistDatasetResult & { requestsPerSecond: number }> {
   if (!options.append) {
