@@ -37,20 +37,29 @@ export interface DashboardDependencies {
 
 const TAGS = ['dashboard'];
 
-/** Today's date in a time zone, as the dashboard states it; one formatter per zone. */
-const formatters = new Map<string, Intl.DateTimeFormat>();
+/**
+ * Today's date in a time zone, as the dashboard states it: one formatter per zone, and the answer
+ * kept for a second (formatting a date costs more than the rest of a cached read).
+ */
+const today = new Map<string, { formatter: Intl.DateTimeFormat; date: string; until: number }>();
 function localDate(timeZone: string): string {
-  let formatter = formatters.get(timeZone);
-  if (!formatter) {
-    formatter = new Intl.DateTimeFormat('en-CA', {
+  const now = Date.now();
+  let zone = today.get(timeZone);
+  if (!zone) {
+    const formatter = new Intl.DateTimeFormat('en-CA', {
       timeZone,
       year: 'numeric',
       month: '2-digit',
       day: '2-digit',
     });
-    formatters.set(timeZone, formatter);
+    zone = { formatter, date: '', until: 0 };
+    today.set(timeZone, zone);
   }
-  return formatter.format(new Date());
+  if (now >= zone.until) {
+    zone.date = zone.formatter.format(new Date(now));
+    zone.until = now + 1_000;
+  }
+  return zone.date;
 }
 
 export function dashboardRoutes({ db, cache }: DashboardDependencies): RoutesPlugin {

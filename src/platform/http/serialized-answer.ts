@@ -16,6 +16,20 @@ export function serializedAnswer(body: string): SerializedAnswer {
 }
 
 /**
+ * The answer's UTF-8 bytes, encoded once per process: a cache's in-memory tier hands back the same
+ * object on every hit, and writing a string would encode it again for each request.
+ */
+const encoded = new WeakMap<SerializedAnswer, Buffer>();
+function bytesOf(answer: SerializedAnswer): Buffer {
+  let bytes = encoded.get(answer);
+  if (!bytes) {
+    bytes = Buffer.from(answer.body);
+    encoded.set(answer, bytes);
+  }
+  return bytes;
+}
+
+/**
  * Sends the answer, or 304 Not Modified when `If-None-Match` names its tag (weak comparison, as
  * RFC 9110 asks of GET). The caller has already authorised the request.
  */
@@ -26,7 +40,7 @@ export function sendSerialized(
 ): FastifyReply {
   reply.header('etag', answer.etag);
   if (matchesTag(request.headers['if-none-match'], answer.etag)) return reply.code(304).send();
-  return reply.type('application/json; charset=utf-8').send(answer.body);
+  return reply.type('application/json; charset=utf-8').send(bytesOf(answer));
 }
 
 /** Whether `If-None-Match` names `etag` (or is `*`): the client holds the current version. */
