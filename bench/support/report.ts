@@ -151,7 +151,7 @@ const THROUGHPUT_TARGETS: Array<{
   },
   {
     what: 'cached dashboard ÷ bare Fastify (constant)',
-    pick: (row) => row.comparison === 'dashboard-hit' && row.role === 'hotpath',
+    pick: (row) => row.design === 'hotpath cached dashboard · 1 worker',
     limit: '/hello',
     target: 0.6,
   },
