@@ -17,8 +17,12 @@ type Message =
   | { type: 'hotpath:go' }
   | { type: 'hotpath:ready' };
 
-/** How long a write waits for its siblings to take its generation (they answer in well under 1 ms). */
-const BUMP_WAIT_MS = 250;
+/**
+ * How long a write waits for its siblings to take its generation. They answer in well under 1 ms on an
+ * idle machine, but a worker busy with a long synchronous stretch on a loaded one can take hundreds of
+ * milliseconds; the wait only ends early for a sibling that does not answer at all.
+ */
+const BUMP_WAIT_MS = 2_000;
 const SCRAPE_WAIT_MS = 5_000;
 
 function isMessage(value: unknown): value is Message {
