@@ -27,6 +27,8 @@ export interface Config {
     connectionTimeoutMs: number;
     idleTimeoutMs: number;
     statementTimeoutMs: number;
+    /** Named statements each connection keeps prepared; 0 prepares none (a pooler that cannot keep them). */
+    preparedStatements: number;
   };
   fhir: {
     /** Per request to a facility's FHIR server; past it, the detail page answers without enrichment. */
@@ -141,6 +143,7 @@ export function loadConfig(env: Env = process.env): Config {
       connectionTimeoutMs: integer('DB_CONNECTION_TIMEOUT_MS', 5000, 100, 120_000),
       idleTimeoutMs: integer('DB_IDLE_TIMEOUT_MS', 30_000, 1000, 3_600_000),
       statementTimeoutMs: integer('DB_STATEMENT_TIMEOUT_MS', 15_000, 100, 3_600_000),
+      preparedStatements: integer('DB_PREPARED_STATEMENTS', 200, 0, 10_000),
     },
     fhir: {
       timeoutMs: integer('HOTPATH_FHIR_TIMEOUT_MS', 1500, 50, 60_000),

@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { CompiledQuery, type Kysely, sql } from 'kysely';
 import type { DB } from '../../tables.ts';
 import type { VersionState, VersionView } from './schemas.ts';
 
@@ -20,19 +20,25 @@ export interface ApprovedRegistryRow {
   revision: number;
 }
 
-const APPROVED_COLUMNS = sql.raw(`logical_id, study_id, section_id, document_type, title, layout,
+const APPROVED_COLUMN_LIST = `logical_id, study_id, section_id, document_type, title, layout,
   approved_version, approved_key, approved_content_type, approved_size_bytes, approved_sha256,
-  approved_at, approved_by, revision`);
+  approved_at, approved_by, revision`;
+const APPROVED_COLUMNS = sql.raw(APPROVED_COLUMN_LIST);
+
+/** The hot read's text, built once: it runs as a prepared statement, by name, on every connection. */
+const LATEST_APPROVED = `/* documents.latestApproved */
+  SELECT ${APPROVED_COLUMN_LIST}
+  FROM document_registry
+  WHERE logical_id = $1 AND approved_version IS NOT NULL`;
 
 /** The hot read: one primary-key probe of the registry. */
 export async function latestApproved(
   db: Kysely<DB>,
   logicalId: string,
 ): Promise<ApprovedRegistryRow | undefined> {
-  const { rows } = await sql<ApprovedRegistryRow>`/* documents.latestApproved */
-    SELECT ${APPROVED_COLUMNS}
-    FROM document_registry
-    WHERE logical_id = ${logicalId} AND approved_version IS NOT NULL`.execute(db);
+  const { rows } = await db.executeQuery<ApprovedRegistryRow>(
+    CompiledQuery.raw(LATEST_APPROVED, [logicalId]),
+  );
   return rows[0];
 }
 

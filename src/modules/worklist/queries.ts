@@ -55,7 +55,8 @@ function decodeCursor(cursor: string): { micros: string; id: number } {
  * One worklist page in one statement: the page's rows, newest first by (received_at, request_id), with
  * the four patient fields the page shows joined in and the attachment count and identity check read
  * from the request's own projections. No OFFSET: the cursor is the last row's position, so ties on
- * received_at never repeat or skip a row.
+ * received_at never repeat or skip a row. Dates are read as `::text` (ISO, the DateStyle node-postgres
+ * already relies on for timestamps): to_char cost PostgreSQL a quarter of the page's time.
  */
 export async function worklistPage(
   db: Kysely<DB>,
@@ -82,10 +83,10 @@ export async function worklistPage(
   const where = conditions.length > 0 ? sql`WHERE ${sql.join(conditions, sql` AND `)}` : sql``;
   const { rows } = await sql<WorklistRow & { received_micros: string }>`/* worklist.page */
     SELECT r.request_id, r.status, r.source, r.received_at, r.document_type_code, r.document_type_label, r.title,
-           to_char(r.procedure_date, 'YYYY-MM-DD') AS procedure_date, r.attachment_count, r.identity_check,
+           r.procedure_date::text AS procedure_date, r.attachment_count, r.identity_check,
            (extract(epoch FROM r.received_at) * 1000000)::bigint::text AS received_micros,
            p.patient_id, p.first_name, coalesce(p.used_last_name, p.birth_last_name) AS last_name,
-           to_char(p.birth_date, 'YYYY-MM-DD') AS birth_date
+           p.birth_date::text AS birth_date
     FROM integration_requests r
     LEFT JOIN patients p ON p.patient_id = r.patient_id
     ${where}
@@ -184,7 +185,7 @@ export async function requestDetail(
 ): Promise<RequestDetailRow | undefined> {
   const { rows } = await sql<RequestDetailRow>`/* worklist.detail */
     SELECT r.request_id, r.facility_id, r.status, r.source, r.received_at, r.document_type_code,
-           r.document_type_label, r.title, to_char(r.procedure_date, 'YYYY-MM-DD') AS procedure_date, r.priority,
+           r.document_type_label, r.title, r.procedure_date::text AS procedure_date, r.priority,
            r.identity_check, r.integration_state, r.integration_attempts, r.integration_error, r.integrated_at,
            r.ehr_document_reference, r.rejected_by, r.rejected_at, r.rejection_reason,
            f.fhir_base_url, f.ehr_enabled,
@@ -241,7 +242,7 @@ export async function candidatePatients(
   const name = input.birthLastName ?? '';
   const { rows } = await sql<CandidateRow>`/* worklist.candidates */
     SELECT patient_id, ipp, ins, first_name, birth_last_name, used_last_name,
-           to_char(birth_date, 'YYYY-MM-DD') AS birth_date, sex, fhir_id,
+           birth_date::text AS birth_date, sex, fhir_id,
            coalesce(ins = ${input.ins}, false) AS same_ins,
            coalesce(birth_date = ${input.birthDate}::date, false) AS same_birth_date,
            similarity(birth_last_name_key, identity_key(${name})) AS name_similarity,

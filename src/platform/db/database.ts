@@ -5,6 +5,7 @@ import { localSecrets } from '../data-dir.ts';
 import { trackPool } from '../metrics/registry.ts';
 import { installQueryAccounting } from './accounting.ts';
 import { attachEmbeddedPostgres } from './embedded.ts';
+import { preparingClient } from './prepared-statements.ts';
 
 /** Kysely over the shared pool. Modules narrow it to their own tables (`Kysely<DocumentsTables>`). */
 // biome-ignore lint/suspicious/noExplicitAny: the platform knows no module's tables.
@@ -56,6 +57,7 @@ export async function openDatabase<Tables = any>(
     statement_timeout: config.db.statementTimeoutMs,
     application_name: options.applicationName,
     types,
+    ...(config.db.preparedStatements > 0 ? { Client: preparingClient(config.db.preparedStatements) } : {}),
   });
   // A connection PostgreSQL ends (a restart, a failover, `pg_terminate_backend`) emits 'error' on its
   // client. The pool listens on idle clients only; a client checked out between two statements of a

@@ -16,6 +16,7 @@ import {
   storageRequest,
   type UnfinishedWrite,
 } from './object-store.ts';
+import { SignedUrlCache } from './signed-url-cache.ts';
 import type { UrlSigner } from './url-signing.ts';
 
 /** Object bodies carry this suffix, so a key may also be the prefix of other keys (`a/b` and `a/b/c`). */
@@ -35,6 +36,7 @@ export class FileSystemObjectStore implements ObjectStore {
   readonly kind = 'filesystem' as const;
   private readonly objectsDir: string;
   private readonly scratchDir: string;
+  private readonly signedUrls = new SignedUrlCache();
 
   constructor(
     root: string,
@@ -180,6 +182,10 @@ export class FileSystemObjectStore implements ObjectStore {
 
   async downloadUrl(key: string, options: DownloadUrlOptions): Promise<DownloadUrl> {
     assertValidKey(key);
+    return this.signedUrls.get(key, options, async () => this.sign(key, options));
+  }
+
+  private sign(key: string, options: DownloadUrlOptions): DownloadUrl {
     const expires = Math.floor(options.expiresAt.getTime() / 1000);
     const signature = this.signer.sign(key, expires);
     const encodedKey = key.split('/').map(encodeURIComponent).join('/');

@@ -70,7 +70,7 @@ async function integrate(
       WHERE request_id = ${job.requestId} AND integration_state IN ('queued', 'running')
       RETURNING request_id, facility_id, title, procedure_date, document_type_code, document_type_label, patient_id
     )
-    SELECT c.request_id, c.facility_id, c.title, to_char(c.procedure_date, 'YYYY-MM-DD') AS procedure_date,
+    SELECT c.request_id, c.facility_id, c.title, c.procedure_date::text AS procedure_date,
            c.document_type_code, c.document_type_label, f.fhir_base_url, f.ehr_enabled, p.fhir_id AS patient_fhir_id,
            a.storage_key, a.content_type
     FROM claimed c
