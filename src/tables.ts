@@ -41,6 +41,11 @@ export interface CacheGenerations {
   scope: string;
 }
 
+export interface CacheIdentity {
+  id: Generated<string>;
+  only_row: Generated<boolean>;
+}
+
 export interface Customers {
   customer_id: Generated<number>;
   email: string | null;
@@ -351,6 +356,7 @@ export interface Verifications {
 export interface DB {
   attachments: Attachments;
   cache_generations: CacheGenerations;
+  cache_identity: CacheIdentity;
   customer_stats: CustomerStats;
   customers: Customers;
   document_registry: DocumentRegistry;

@@ -185,6 +185,36 @@ describe.skipIf(!process.env.REDIS_URL)('with Redis as the shared tier (REDIS_UR
     }
   });
 
+  it("never serves one database's entries to another behind the same Redis", async () => {
+    const redisUrl = process.env.REDIS_URL as string;
+    const other = await createTestContext();
+    const name = `apart-${randomBytes(4).toString('hex')}`;
+    const one = new HotpathCache({ redisUrl, database: context.runtime.database });
+    const two = new HotpathCache({ redisUrl, database: other.runtime.database });
+    try {
+      await vi.waitFor(() => expect([one.redisState(), two.redisState()]).toEqual(['ok', 'ok']), {
+        timeout: 60_000,
+      });
+      const regionOne = one.versioned<string>(name, { ttl: 60_000 });
+      const regionTwo = two.versioned<string>(name, { ttl: 60_000 });
+      // The same scope at the same generation in both databases: only the database tells them apart.
+      for (const [region, database, label] of [
+        [regionOne, context.runtime.database, 'one'],
+        [regionTwo, other.runtime.database, 'two'],
+      ] as const) {
+        const bump = await database.db.transaction().execute((trx) => region.invalidateWithin(trx, 'k'));
+        await region.published(bump);
+        expect(bump.generation).toBe(1);
+        expect(await region.getOrCompute('k', async () => `from ${label}`)).toBe(`from ${label}`);
+      }
+      expect(await regionOne.getOrCompute('k', async () => 'again')).toBe('from one');
+    } finally {
+      await one.close();
+      await two.close();
+      await other.close();
+    }
+  });
+
   it('shares entries between instances', async () => {
     const redisUrl = process.env.REDIS_URL as string;
     const name = `shared-${randomBytes(4).toString('hex')}`;

@@ -142,7 +142,7 @@ export class CacheRegion<T> {
 }
 
 /**
- * Keys carry their scope's generation (`shop-0001#g42`). A lookup that began before a write and
+ * Keys carry the database's cache identity and their scope's generation (`shop-0001#3f2c…:42`). A lookup that began before a write and
  * finishes after it stores its answer under the old generation, where no later lookup reads it.
  */
 export class VersionedCacheRegion<T> extends CacheRegion<T> {
@@ -156,7 +156,7 @@ export class VersionedCacheRegion<T> extends CacheRegion<T> {
   }
 
   private async entryKey(key: string): Promise<string> {
-    return `${key}#g${await this.generations.current(`${this.name}:${key}`)}`;
+    return `${key}#${await this.generations.version(`${this.name}:${key}`)}`;
   }
 
   override async getOrCompute(

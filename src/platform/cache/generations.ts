@@ -69,6 +69,7 @@ export class Generations {
   private readonly waiters = new Set<{ scope: string; generation: number; done: () => void }>();
 
   private redisPausedUntil = 0;
+  private identity: Promise<string> | undefined;
 
   constructor(
     private readonly database: { url: string; db: AnyKysely },
@@ -90,11 +91,31 @@ export class Generations {
     return this.redis?.status === 'ready' && Date.now() >= this.redisPausedUntil;
   }
 
-  /** The scope's generation: the larger of Redis's (when up) and this instance's own. */
-  async current(scope: string): Promise<number> {
+  /**
+   * What a cache key carries for the scope: this database's identity and the scope's generation, the
+   * larger of Redis's (when up) and this instance's own (`3f2c…:42`).
+   */
+  async version(scope: string): Promise<string> {
     const own = await this.notified(scope);
-    const shared = await this.fromRedis(() => this.redis?.get(redisKey(scope)));
-    return shared ? this.raise(scope, Number(shared)) : own;
+    const identity = await this.databaseIdentity();
+    const shared = await this.fromRedis(() => this.redis?.get(redisKey(identity, scope)));
+    return `${identity}:${shared ? this.raise(scope, Number(shared)) : own}`;
+  }
+
+  /**
+   * The database's cache identity (migrations/0005): read once, with the generations when the listener
+   * connects, or here if a lookup comes first; it never changes. Not billed to the request that
+   * happens to ask first: it is the process's cost, not its route's.
+   */
+  private databaseIdentity(): Promise<string> {
+    this.identity ??= detachedFromLedger(() =>
+      sql<{ id: string }>`/* cache.identity */ ${sql.raw(IDENTITY)}`.execute(this.database.db),
+    ).then(({ rows }) => identityOf(rows));
+    // A failed read (the database down at that moment) is tried again by the next lookup.
+    this.identity.catch(() => {
+      this.identity = undefined;
+    });
+    return this.identity;
   }
 
   /** From memory while the listener is confirmed, else from PostgreSQL. */
@@ -141,13 +162,18 @@ export class Generations {
    */
   async published(bump: Bump): Promise<void> {
     this.raise(bump.scope, bump.generation);
-    await this.fromRedis(() =>
-      (this.redis as unknown as RaisingRedis | undefined)?.hotpathRaiseGeneration(
-        redisKey(bump.scope),
-        bump.generation,
-        REDIS_TTL_SECONDS,
-      ),
-    );
+    // Committed already: an identity that cannot be read now leaves Redis alone (NOTIFY still tells
+    // every instance), rather than failing a write that happened.
+    const identity = await this.databaseIdentity().catch(() => undefined);
+    if (identity !== undefined) {
+      await this.fromRedis(() =>
+        (this.redis as unknown as RaisingRedis | undefined)?.hotpathRaiseGeneration(
+          redisKey(identity, bump.scope),
+          bump.generation,
+          REDIS_TTL_SECONDS,
+        ),
+      );
+    }
     await this.siblings?.publish(bump.scope, bump.generation);
     if (!this.confirmed || (this.seen.get(bump.scope) ?? 0) >= bump.generation) return;
     await new Promise<void>((resolve) => {
@@ -202,6 +228,8 @@ export class Generations {
       const { rows } = await client.query<{ scope: string; generation: string }>(
         'SELECT scope, generation FROM cache_generations',
       );
+      const identity = await client.query<{ id: string }>(IDENTITY);
+      this.identity ??= Promise.resolve(identityOf(identity.rows));
       if (this.stopped) {
         await client.end();
         return;
@@ -272,8 +300,20 @@ interface RaisingRedis {
   hotpathRaiseGeneration(key: string, generation: number, ttlSeconds: number): Promise<number>;
 }
 
-function redisKey(scope: string): string {
-  return `hotpath:generation:${scope}`;
+/**
+ * The drawn id (copied along when a database is made from a template or restored) and the database's
+ * oid, which a copy on the same server never shares.
+ */
+const IDENTITY = `SELECT id || '.' || (SELECT oid FROM pg_database WHERE datname = current_database()) AS id
+  FROM cache_identity`;
+
+function identityOf(rows: Array<{ id: string }>): string {
+  if (!rows[0]) throw new Error('cache_identity is empty: the migrations did not run');
+  return rows[0].id;
+}
+
+function redisKey(identity: string, scope: string): string {
+  return `hotpath:generation:${identity}:${scope}`;
 }
 
 function splitLast(payload: string): [string, string] {
