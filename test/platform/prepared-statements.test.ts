@@ -21,12 +21,21 @@ async function preparedOn(client: pg.ClientBase): Promise<string[]> {
   return rows.map((row) => row.statement);
 }
 
+/** A client of its own that prepares up to `limit` texts, connected for `work` and ended after it. */
+async function withPreparingClient(limit: number, work: (client: pg.Client) => Promise<void>): Promise<void> {
+  const Client = preparingClient(limit);
+  const client = new Client({ connectionString: context.runtime.database.url });
+  await client.connect();
+  try {
+    await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
 describe('named statements, prepared once per connection', () => {
   it('prepares a named statement on first use and runs it by name after; unnamed ones are not prepared', async () => {
-    const Client = preparingClient(10);
-    const client = new Client({ connectionString: context.runtime.database.url });
-    await client.connect();
-    try {
+    await withPreparingClient(10, async (client) => {
       const probe = '/* test.probe */ SELECT $1::int + 1 AS next';
       for (const value of [1, 2, 3]) {
         const { rows } = await client.query<{ next: number }>(probe, [value]);
@@ -40,31 +49,21 @@ describe('named statements, prepared once per connection', () => {
       );
       expect(rows).toEqual([{ next: 3 }]);
       expect(await preparedOn(client)).toEqual([probe, '/* test.probe */ SELECT $1::int + 2 AS next']);
-    } finally {
-      await client.end();
-    }
+    });
   });
 
   it('stops preparing new texts past its limit, and still answers them', async () => {
-    const Client = preparingClient(2);
-    const client = new Client({ connectionString: context.runtime.database.url });
-    await client.connect();
-    try {
+    await withPreparingClient(2, async (client) => {
       for (const n of [1, 2, 3, 4]) {
         const { rows } = await client.query<{ n: number }>(`/* test.many */ SELECT $1::int * ${n} AS n`, [2]);
         expect(rows).toEqual([{ n: 2 * n }]);
       }
       expect(await preparedOn(client)).toHaveLength(2);
-    } finally {
-      await client.end();
-    }
+    });
   });
 
   it('keeps a prepared statement after it failed on its input, and after a rolled-back transaction', async () => {
-    const Client = preparingClient(10);
-    const client = new Client({ connectionString: context.runtime.database.url });
-    await client.connect();
-    try {
+    await withPreparingClient(10, async (client) => {
       const divide = '/* test.divide */ SELECT 10 / $1::int AS quotient';
       await expect(client.query(divide, [0])).rejects.toThrow(/division by zero/);
       await client.query('BEGIN');
@@ -73,9 +72,7 @@ describe('named statements, prepared once per connection', () => {
       const { rows } = await client.query<{ quotient: number }>(divide, [5]);
       expect(rows).toEqual([{ quotient: 2 }]);
       expect(await preparedOn(client)).toEqual([divide]);
-    } finally {
-      await client.end();
-    }
+    });
   });
 
   it("is the application pool's client: its named statements are prepared and still billed to the request", async () => {
