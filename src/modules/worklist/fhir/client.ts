@@ -67,7 +67,21 @@ export interface DocumentPush {
   date: string | null;
   contentType: string;
   data: Buffer;
+  /**
+   * The DocumentReference id, in this EHR, of the document this one replaces: the new one then says
+   * so (`relatesTo: replaces`). Null or absent for a first version.
+   */
+  replaces?: string | null;
 }
+
+/** The statuses a DocumentReference leaves `current` for: replaced by a newer version, or withdrawn. */
+export type WithdrawnStatus = 'superseded' | 'entered-in-error';
+
+/**
+ * What `setDocumentStatus` did: wrote the new status, found it already there (or already withdrawn as
+ * entered-in-error), or found no such DocumentReference left on the server.
+ */
+export type StatusChange = 'updated' | 'unchanged' | 'gone';
 
 export interface PushedDocument {
   documentReferenceId: string;
@@ -78,6 +92,7 @@ export interface PushedDocument {
 interface Exchanged<T> {
   status: number;
   location: string | null;
+  etag: string | null;
   /** Undefined when the answer had no body. */
   body: T | undefined;
 }
@@ -193,6 +208,87 @@ export class FhirClient {
     };
   }
 
+  /**
+   * The id of the DocumentReference a push of this integration request created, if any: for a request
+   * whose push may have landed though its answer was lost. Throws FhirPushError.
+   */
+  async findPushedDocument(baseUrl: string, requestId: number): Promise<string | undefined> {
+    const identifier = encodeURIComponent(`${INTEGRATION_REQUEST_SYSTEM}|${requestId}`);
+    const { status, body } = await this.exchange<Bundle>(
+      FhirPushError,
+      `${resourceUrl(baseUrl, 'DocumentReference')}?identifier=${identifier}`,
+      { headers: { accept: FHIR_JSON } },
+    );
+    if (body?.resourceType !== 'Bundle') {
+      throw new FhirPushError(
+        'bad response',
+        status,
+        false,
+        'a DocumentReference search did not answer a Bundle',
+      );
+    }
+    const found = body.entry?.find((entry) => entry.resource?.resourceType === 'DocumentReference');
+    return found?.resource?.id;
+  }
+
+  /**
+   * Moves a DocumentReference out of `current`: reads it, then writes it back with `status` (a PUT,
+   * conditional on the version read when the server gave one). Idempotent: a DocumentReference already
+   * in that status is not written again, and one already `entered-in-error` is left so (a withdrawn
+   * document is not brought back as a mere older version). A 404 or 410 is success (see
+   * `goneAsUndefined`); a 412 (changed between the read and the write) is retryable, the next attempt
+   * reading it again. Two HTTP requests, or one when nothing is to change. Throws FhirPushError.
+   */
+  async setDocumentStatus(
+    baseUrl: string,
+    documentReferenceId: string,
+    status: WithdrawnStatus,
+  ): Promise<StatusChange> {
+    if (!FHIR_ID.test(documentReferenceId)) {
+      throw new FhirPushError(
+        'bad reference',
+        undefined,
+        false,
+        `'${documentReferenceId.slice(0, 100)}' is no FHIR id`,
+      );
+    }
+    const url = resourceUrl(baseUrl, `DocumentReference/${documentReferenceId}`);
+    const read = await goneAsUndefined(
+      this.exchange<DocumentReference>(FhirPushError, url, { headers: { accept: FHIR_JSON } }),
+    );
+    if (!read) return 'gone';
+    const current = read.body;
+    if (current?.resourceType !== 'DocumentReference') {
+      throw new FhirPushError(
+        'bad response',
+        read.status,
+        false,
+        `${url} did not answer a DocumentReference`,
+      );
+    }
+    if (current.status === status || current.status === 'entered-in-error') return 'unchanged';
+    const version = read.etag ?? (current.meta?.versionId ? `W/"${current.meta.versionId}"` : undefined);
+    const written = await goneAsUndefined(
+      this.exchange<DocumentReference>(FhirPushError, url, {
+        method: 'PUT',
+        headers: {
+          'content-type': FHIR_JSON,
+          accept: FHIR_JSON,
+          prefer: 'return=minimal',
+          ...(version && { 'if-match': version }),
+        },
+        body: JSON.stringify({ ...current, id: documentReferenceId, status }),
+      }).catch((error: unknown) => {
+        // Changed on the server between the read and the write: the next attempt reads it again.
+        if (error instanceof FhirPushError && error.status === 412) {
+          throw new FhirPushError(error.reason, 412, true, 'the DocumentReference changed since it was read');
+        }
+        throw error;
+      }),
+    );
+    return written ? 'updated' : 'gone';
+  }
+
   /** One HTTP request: timed out, billed, counted; any failure thrown as `Failure`. */
   private exchange<T>(Failure: FailureType, url: string, init: RequestInit): Promise<Exchanged<T>> {
     externalRequestsTotal.inc({ service: 'fhir' });
@@ -224,8 +320,27 @@ export class FhirClient {
         const retryable = status >= 500 || status === 408 || status === 429;
         throw new Failure(`HTTP ${status}`, status, retryable, diagnosticsOf(body));
       }
-      return { status: response.status, location: response.headers.get('location'), body };
+      return {
+        status: response.status,
+        location: response.headers.get('location'),
+        etag: response.headers.get('etag'),
+        body,
+      };
     });
+  }
+}
+
+/**
+ * Undefined for a 404 or 410. Withdrawing or superseding a document the EHR no longer has (deleted
+ * there, purged, or never kept) leaves nothing current to act on: the goal is already met, and
+ * retrying would fail the same way forever.
+ */
+async function goneAsUndefined<T>(exchanged: Promise<Exchanged<T>>): Promise<Exchanged<T> | undefined> {
+  try {
+    return await exchanged;
+  } catch (error) {
+    if (error instanceof FhirRequestError && (error.status === 404 || error.status === 410)) return undefined;
+    throw error;
   }
 }
 
@@ -246,6 +361,9 @@ function documentReferenceOf(input: DocumentPush, binaryId: string): DocumentRef
     resourceType: 'DocumentReference',
     identifier: [{ system: INTEGRATION_REQUEST_SYSTEM, value: String(input.requestId) }],
     status: 'current',
+    ...(input.replaces && {
+      relatesTo: [{ code: 'replaces', target: { reference: `DocumentReference/${input.replaces}` } }],
+    }),
     ...(documentType && {
       type: {
         coding: [{ system: 'http://loinc.org', code: documentType.code, display: documentType.label }],

@@ -24,6 +24,8 @@ export const FHIR_INTERACTIONS = [
   'binary-create',
   'documentreference-create',
   'documentreference-search',
+  'documentreference-read',
+  'documentreference-update',
   'unknown',
 ] as const;
 export type FhirInteraction = (typeof FHIR_INTERACTIONS)[number];
@@ -75,8 +77,9 @@ export interface FhirDevServer {
 /**
  * A small in-memory FHIR R4 server for development, tests and the benchmark: Patient read, search by
  * `_id` (paged with `next` links) and update; Binary create (raw bytes); DocumentReference create
- * (honouring `If-None-Exist: identifier=…`) and search by identifier; a CapabilityStatement. Latency
- * and faults can be injected, here or over HTTP under `/_dev` from another process.
+ * (honouring `If-None-Exist: identifier=…`), search by identifier, read and update of an existing one
+ * (honouring `If-Match`); a CapabilityStatement. Versioned reads answer an ETag (`W/"versionId"`).
+ * Latency and faults can be injected, here or over HTTP under `/_dev` from another process.
  */
 export async function startFhirDevServer(options: FhirDevServerOptions = {}): Promise<FhirDevServer> {
   const host = options.host ?? '127.0.0.1';
@@ -284,6 +287,56 @@ export async function startFhirDevServer(options: FhirDevServerOptions = {}): Pr
     },
   );
 
+  app.get<{ Params: { id: string } }, RouteConfig>(
+    '/fhir/DocumentReference/:id',
+    { config: { interaction: 'documentreference-read' } },
+    (request, reply) => {
+      const found = documentReferences.get(request.params.id);
+      if (!found) {
+        return answer(
+          reply,
+          404,
+          outcome('not-found', `DocumentReference/${request.params.id} is not known`),
+        );
+      }
+      return answer(reply.header('etag', etagOf(found)), 200, found);
+    },
+  );
+
+  // An update of a DocumentReference this server holds; it does not create one under a client's id.
+  app.put<{ Params: { id: string }; Body: DocumentReference | undefined }, RouteConfig>(
+    '/fhir/DocumentReference/:id',
+    { config: { interaction: 'documentreference-update' } },
+    (request, reply) => {
+      const { id } = request.params;
+      const body = request.body;
+      const problem =
+        problemWithDocumentReference(body) ??
+        (body?.id !== undefined && body.id !== id
+          ? 'the id in the body must be the one in the URL'
+          : undefined);
+      if (problem || !body) return answer(reply, 400, outcome('invalid', problem ?? 'no body'));
+      const previous = documentReferences.get(id);
+      if (!previous) return answer(reply, 404, outcome('not-found', `DocumentReference/${id} is not known`));
+      const condition = request.headers['if-match'];
+      if (typeof condition === 'string' && versionOf(condition) !== previous.meta?.versionId) {
+        return answer(
+          reply,
+          412,
+          outcome('conflict', `If-Match ${condition} is not the current version ${etagOf(previous)}`),
+        );
+      }
+      const versionId = String(Number(previous.meta?.versionId ?? 0) + 1);
+      const documentReference: DocumentReference = {
+        ...body,
+        id,
+        meta: { ...body.meta, versionId, lastUpdated: now() },
+      };
+      documentReferences.set(id, documentReference);
+      return respond(request, reply, 200, documentReference);
+    },
+  );
+
   app.post<{ Body: { failNext?: unknown; status?: unknown } }>('/_dev/faults', (request, reply) => {
     const { failNext: count, status = 503 } = request.body ?? {};
     if (!isWhole(count) || !isWhole(status) || status < 400 || status > 599) {
@@ -368,12 +421,26 @@ function respond(request: FastifyRequest, reply: FastifyReply, status: number, r
     'location',
     `${baseOf(request)}/${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId ?? '1'}`,
   );
+  reply.header('etag', etagOf(resource));
   if (request.headers.prefer === 'return=minimal') return reply.code(status).send();
   return answer(reply, status, resource);
 }
 
 function created(request: FastifyRequest, reply: FastifyReply, resource: FhirResource) {
   return respond(request, reply, 201, resource);
+}
+
+/** The weak ETag FHIR servers answer for a version: `W/"3"`. */
+function etagOf(resource: FhirResource): string {
+  return `W/"${resource.meta?.versionId ?? '1'}"`;
+}
+
+/** The version an `If-Match` names: `W/"3"`, `"3"` or `3`. */
+function versionOf(condition: string): string {
+  return condition
+    .trim()
+    .replace(/^W\//, '')
+    .replace(/^"(.*)"$/, '$1');
 }
 
 function searchset(base: string, total: number, resources: FhirResource[], link: BundleLink[]): Bundle {
@@ -393,7 +460,7 @@ function searchset(base: string, total: number, resources: FhirResource[], link:
 }
 
 function outcome(
-  code: 'invalid' | 'not-found' | 'not-supported' | 'duplicate' | 'transient' | 'exception',
+  code: 'invalid' | 'not-found' | 'not-supported' | 'duplicate' | 'conflict' | 'transient' | 'exception',
   diagnostics: string,
 ): OperationOutcome {
   return { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, diagnostics }] };
@@ -503,8 +570,10 @@ function capabilityStatement(): CapabilityStatement {
           { type: 'Binary', interaction: [{ code: 'create' }] },
           {
             type: 'DocumentReference',
-            interaction: [{ code: 'create' }, { code: 'search-type' }],
+            interaction: [{ code: 'create' }, { code: 'search-type' }, { code: 'read' }, { code: 'update' }],
             conditionalCreate: true,
+            updateCreate: false,
+            versioning: 'versioned-update',
             searchParam: [{ name: 'identifier', type: 'token' }],
           },
         ],
