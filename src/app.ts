@@ -4,6 +4,8 @@ import { dashboardRoutes } from './modules/dashboard/routes.ts';
 import type { CachedDashboard } from './modules/dashboard/service.ts';
 import { documentsRoutes } from './modules/documents/routes.ts';
 import { FhirClient } from './modules/worklist/fhir/client.ts';
+import { inboxRoutes } from './modules/worklist/ingestion/routes.ts';
+import type { IngestionDeps } from './modules/worklist/ingestion/service.ts';
 import { LazyIntegrationQueue } from './modules/worklist/integration/queue.ts';
 import { startIntegrationWorker } from './modules/worklist/integration/worker.ts';
 import { worklistRoutes } from './modules/worklist/routes.ts';
@@ -94,6 +96,7 @@ export function buildApp(
         fhir: runtime.fhir,
         patientCache: runtime.cache.region('fhir-patient', { ttl: config.fhir.cacheTtlSeconds * 1000 }),
       }),
+      inboxRoutes({ ...ingestionDepsOf(runtime), uploadLimitBytes: config.uploadLimitBytes }),
       dashboardRoutes({
         db: database.db,
         config,
@@ -106,6 +109,17 @@ export function buildApp(
       ...extraPlugins,
     ],
   });
+}
+
+/** What the ingestion listeners (HTTP, MLLP, the CLI) store with. */
+export function ingestionDepsOf(runtime: Runtime, warn?: (message: string) => void): IngestionDeps {
+  return {
+    db: runtime.database.db,
+    store: runtime.store,
+    queue: runtime.integrationQueue,
+    strictQueryBudgets: runtime.config.strictQueryBudgets,
+    ...(warn ? { warn } : {}),
+  };
 }
 
 /** The merchants' dashboards, cached until a write moves their generation (or the TTL runs out). */

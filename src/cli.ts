@@ -180,12 +180,17 @@ program
   )
   .action((options: { fix?: boolean; olderThan: number }) =>
     withRuntime('reconcile', async (runtime) => {
-      const [{ documentObjects, reconcileRegistry }, { attachmentObjects }, { sweepStorage }] =
-        await Promise.all([
-          import('./modules/documents/operations/reconcile.ts'),
-          import('./modules/worklist/service.ts'),
-          import('./platform/storage/orphans.ts'),
-        ]);
+      const [
+        { documentObjects, reconcileRegistry },
+        { attachmentObjects },
+        { inboxObjects },
+        { sweepStorage },
+      ] = await Promise.all([
+        import('./modules/documents/operations/reconcile.ts'),
+        import('./modules/worklist/service.ts'),
+        import('./modules/worklist/ingestion/service.ts'),
+        import('./platform/storage/orphans.ts'),
+      ]);
       const fix = options.fix === true;
       const report = (line: string) => process.stdout.write(`${line}\n`);
       const result = await reconcileRegistry(runtime.database.db, runtime.store, {
@@ -197,11 +202,15 @@ program
         `checked ${result.checked} documents, ${result.mismatches} mismatches${fix ? `, ${result.fixed} fixed` : ''} in ${result.seconds.toFixed(2)} s\n`,
       );
       const { db } = runtime.database;
-      const swept = await sweepStorage(runtime.store, [documentObjects(db), attachmentObjects(db)], {
-        before: new Date(Date.now() - options.olderThan * 60_000),
-        remove: fix,
-        report,
-      });
+      const swept = await sweepStorage(
+        runtime.store,
+        [documentObjects(db), attachmentObjects(db), inboxObjects(db)],
+        {
+          before: new Date(Date.now() - options.olderThan * 60_000),
+          remove: fix,
+          report,
+        },
+      );
       const unfinished = swept.unfinished?.length;
       process.stdout.write(
         `storage: ${swept.orphans.length} orphan objects, ${unfinished ?? 'unknown (the store does not list them)'} unfinished writes older than ${options.olderThan} min${fix ? `, ${swept.removed} removed` : ''}\n`,
@@ -273,6 +282,98 @@ worklist
           `generated ${result.facilityIds.length} facilities, ${result.providers} providers, ${result.patients} patients, ${result.requests} requests, ${result.attachments} attachments, ${result.verifications} verifications in ${result.seconds.toFixed(1)} s: ${result.requestsPerSecond} requests/s\n`,
         );
       }),
+  );
+
+program
+  .command('mllp')
+  .description('receive HL7 v2 over MLLP alone, without the HTTP API (HOTPATH_MLLP_PORT, else 2575)')
+  .option('--port <port>', 'port to listen on', wholeNumber)
+  .action(async (options: { port?: number }) => {
+    const [
+      { default: closeWithGrace },
+      { openRuntime, ingestionDepsOf },
+      { migrateToLatest },
+      { startMllpListener },
+    ] = await Promise.all([
+      import('close-with-grace'),
+      import('./app.ts'),
+      import('./platform/db/migrations.ts'),
+      import('./modules/worklist/ingestion/mllp-listener.ts'),
+    ]);
+    const config = loadConfig();
+    const runtime = await openRuntime(config, { applicationName: 'hotpath-mllp', log: say });
+    await migrateToLatest(runtime.database.db);
+    const log = { info: say, warn: say };
+    const listener = await startMllpListener(ingestionDepsOf(runtime, say), {
+      port: options.port ?? config.mllp.port ?? 2575,
+      host: config.host,
+      maxMessageBytes: config.uploadLimitBytes,
+      idleTimeoutMs: config.mllp.idleTimeoutMs,
+      log,
+    });
+    closeWithGrace({ delay: 10_000 }, async () => {
+      await listener.close();
+      await runtime.close();
+    });
+    say(
+      `receiving HL7 v2 over MLLP on ${config.host}:${listener.port}; stop with Ctrl-C (messages in hand finish first)`,
+    );
+  });
+
+program
+  .command('ingest')
+  .description(
+    'read HL7 v2 messages or batches, CDA R2 documents or FHIR DocumentReferences from files, as the inbox does',
+  )
+  .argument('<files...>', 'files to ingest')
+  .requiredOption('--facility <id>', 'the facility that receives them')
+  .addOption(
+    new Option(
+      '--source <source>',
+      'where they came from (default: lab, or imaging for imaging reports)',
+    ).choices(['mssante', 'lab', 'imaging', 'device', 'paper']),
+  )
+  .action(
+    (
+      files: string[],
+      options: { facility: string; source?: 'mssante' | 'lab' | 'imaging' | 'device' | 'paper' },
+    ) =>
+      withRuntime('ingest', async (runtime) => {
+        const [{ ingestFiles }, { ingestionDepsOf }] = await Promise.all([
+          import('./modules/worklist/operations/ingest-files.ts'),
+          import('./app.ts'),
+        ]);
+        const results = await ingestFiles(ingestionDepsOf(runtime, say), files, {
+          facilityId: options.facility,
+          source: options.source,
+          report: (line) => process.stdout.write(`${line}\n`),
+        });
+        const failed = results.filter(
+          (result) => result.error || result.outcomes.some((outcome) => outcome.outcome === 'rejected'),
+        );
+        if (failed.length > 0) process.exitCode = 1;
+      }),
+  );
+
+const facility = program.command('facility').description("the worklist's facilities");
+facility
+  .command('receive-as')
+  .description('route messages whose receiving facility (MSH-6) is one of these identifiers to the facility')
+  .argument('<facility>', 'the facility')
+  .argument('<identifiers...>', 'identifiers senders put in MSH-6')
+  .action((facilityId: string, identifiers: string[]) =>
+    withRuntime('facility', async (runtime) => {
+      const { addReceivingIdentifiers, receivingIdentifiers } = await import(
+        './modules/worklist/operations/ingest-files.ts'
+      );
+      const result = await addReceivingIdentifiers(runtime.database.db, facilityId, identifiers);
+      for (const held of result.heldElsewhere) {
+        say(`${held.identifier} already routes to ${held.facility_id}; left as it is`);
+      }
+      const all = await receivingIdentifiers(runtime.database.db, facilityId);
+      process.stdout.write(`${facilityId} receives messages addressed to ${all.join(', ')}\n`);
+      if (result.heldElsewhere.length > 0) process.exitCode = 1;
+    }),
   );
 
 const dashboard = program.command('dashboard').description('the merchant dashboard');

@@ -55,6 +55,13 @@ export interface Config {
     /** A whole request, body included (a large upload must fit in it). */
     requestTimeoutMs: number;
   };
+  /** HL7 v2 over MLLP beside HTTP. */
+  mllp: {
+    /** Unset: no MLLP listener (`serve --demo` opens one on PORT+2). */
+    port: number | undefined;
+    /** A connection silent this long is closed. */
+    idleTimeoutMs: number;
+  };
   /** Fail a request that overruns its query budget or repeats a statement (tests turn this on). */
   strictQueryBudgets: boolean;
   logLevel: string;
@@ -161,6 +168,10 @@ export function loadConfig(env: Env = process.env): Config {
       idleTimeoutMs: integer('HOTPATH_IDLE_TIMEOUT_MS', 20_000, 100, 600_000),
       keepAliveTimeoutMs: integer('HOTPATH_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
       requestTimeoutMs: integer('HOTPATH_REQUEST_TIMEOUT_MS', 600_000, 1_000, 24 * 3_600_000),
+    },
+    mllp: {
+      port: text('HOTPATH_MLLP_PORT') === undefined ? undefined : integer('HOTPATH_MLLP_PORT', 0, 0, 65535),
+      idleTimeoutMs: integer('HOTPATH_MLLP_IDLE_TIMEOUT_MS', 300_000, 1_000, 24 * 3_600_000),
     },
     strictQueryBudgets: oneOf('HOTPATH_STRICT_QUERY_BUDGETS', ['true', 'false'] as const, 'false') === 'true',
     logLevel: oneOf(

@@ -5,6 +5,7 @@ import type { Config } from './config.ts';
 import { DEMO_MERCHANTS, loadDashboardDemo } from './modules/dashboard/operations/demo.ts';
 import { loadDocumentsDemo } from './modules/documents/operations/demo.ts';
 import { type FhirDevServer, startFhirDevServer } from './modules/worklist/fhir/dev-server.ts';
+import type { MllpListener } from './modules/worklist/ingestion/mllp-listener.ts';
 import {
   connectDemoFacilities,
   DEMO_FACILITIES,
@@ -25,16 +26,81 @@ export async function serve(config: Config, options: { demo: boolean; log: (mess
   if (config.workers > 1) return servePrimary(config, options);
   const { runtime, demoFhir } = await prepare(config, options);
   const app = await buildApp(runtime);
+  let mllp: MllpListener | undefined;
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error');
-    else app.log.info({ signal }, 'shutting down: finishing in-flight requests');
+    else app.log.info({ signal }, 'shutting down: finishing in-flight requests and messages');
+    await mllp?.close();
     await app.close();
     await runtime.close();
     await demoFhir?.close();
   });
   await app.listen({ port: config.port, host: config.host });
+  mllp = await openMllp(runtime, mllpPortOf(config, options.demo), app.log);
   await startWorkers(runtime, (message) => app.log.warn(message));
-  printWelcome(config, runtime.tokens, demoFhir?.baseUrl, options.log);
+  if (options.demo && mllp) await sendDemoInbox(runtime, mllp.port, app.server.address(), options.log);
+  printWelcome(config, runtime.tokens, demoFhir?.baseUrl, options.log, 1, mllp?.port);
+}
+
+/** The MLLP port: HOTPATH_MLLP_PORT, or for the demo the port after the FHIR server's. */
+function mllpPortOf(config: Config, demo: boolean): number | undefined {
+  if (config.mllp.port !== undefined) return config.mllp.port;
+  if (!demo) return undefined;
+  return config.port === 0 ? 0 : config.port + 2;
+}
+
+/** HL7 v2 over MLLP beside HTTP, when configured; every worker listens on the shared port. */
+async function openMllp(
+  runtime: Runtime,
+  port: number | undefined,
+  log: { info(message: string): void; warn(message: string): void },
+): Promise<MllpListener | undefined> {
+  if (port === undefined) return undefined;
+  const [{ startMllpListener }, { ingestionDepsOf }] = await Promise.all([
+    import('./modules/worklist/ingestion/mllp-listener.ts'),
+    import('./app.ts'),
+  ]);
+  return startMllpListener(
+    ingestionDepsOf(runtime, (message) => log.warn(message)),
+    {
+      port,
+      host: runtime.config.host,
+      maxMessageBytes: runtime.config.uploadLimitBytes,
+      idleTimeoutMs: runtime.config.mllp.idleTimeoutMs,
+      log: { info: (message) => log.info(message), warn: (message) => log.warn(message) },
+    },
+  );
+}
+
+/** The demo's HL7 messages through the real MLLP listener, and a CDA and a FHIR Bundle over HTTP. */
+async function sendDemoInbox(
+  runtime: Runtime,
+  mllpPort: number,
+  httpAddress: ReturnType<import('node:net').Server['address']>,
+  log: (message: string) => void,
+): Promise<void> {
+  const { sendDemoMessages } = await import('./modules/worklist/operations/demo-messages.ts');
+  const httpPort = typeof httpAddress === 'object' && httpAddress ? httpAddress.port : runtime.config.port;
+  const token = runtime.tokens.issue({
+    subject: 'demo-inbox',
+    role: 'author',
+    facilities: DEMO_FACILITIES,
+    expiresInSeconds: 600,
+  });
+  const sent = await sendDemoMessages(runtime.database.db, DEMO_FACILITIES, {
+    host: runtime.config.host,
+    mllpPort,
+    httpBase: `http://${runtime.config.host.includes(':') ? `[${runtime.config.host}]` : runtime.config.host}:${httpPort}`,
+    token,
+  });
+  if (sent) {
+    const acks = Object.entries(sent.acks)
+      .map(([code, count]) => `${count} ${code}`)
+      .join(', ');
+    log(
+      `demo inbox: ${sent.hl7Messages} HL7 v2 messages sent over MLLP (acknowledged ${acks}), ${sent.httpDocuments} documents (CDA, FHIR) over HTTP`,
+    );
+  }
 }
 
 /** What comes before serving: the runtime, pending migrations, the demo when asked. */
@@ -64,7 +130,10 @@ async function servePrimary(config: Config, options: { demo: boolean; log: (mess
   let prepared: Awaited<ReturnType<typeof prepare>> | undefined;
   // The background work (integration into the EHR) runs in worker 1 alone.
   const start = (index: number) => {
-    const worker = cluster.fork({ HOTPATH_WORKER_INDEX: String(index) });
+    const worker = cluster.fork({
+      HOTPATH_WORKER_INDEX: String(index),
+      HOTPATH_DEMO: options.demo ? '1' : '0',
+    });
     worker.on('exit', (code, signal) => {
       if (stopping) return;
       log(`worker ${index} ended (${signal ?? `exit code ${code}`}); starting it again`);
@@ -120,13 +189,24 @@ async function servePrimary(config: Config, options: { demo: boolean; log: (mess
     await stop('a worker could not start', 1);
     return;
   }
-  printWelcome(config, prepared.runtime.tokens, prepared.demoFhir?.baseUrl, log, config.workers);
+  const mllpPort = mllpPortOf(config, options.demo);
+  // Port 0 gives the workers a port this process cannot see; the demo's messages need to know it.
+  if (options.demo && mllpPort) await sendDemoInbox(prepared.runtime, mllpPort, null, log);
+  printWelcome(
+    config,
+    prepared.runtime.tokens,
+    prepared.demoFhir?.baseUrl,
+    log,
+    config.workers,
+    mllpPort || undefined,
+  );
 }
 
 /** One of the primary's workers: the API on the shared port, and the background work in worker 1. */
 async function serveAsWorker(config: Config, log: (message: string) => void) {
   const runtime = await openRuntime(config, { applicationName: 'hotpath-serve', log });
   const app = await buildApp(runtime);
+  let mllp: MllpListener | undefined;
   // The primary decides when to stop. Ctrl-C reaches every process of the terminal, and a service
   // manager may signal the whole group as well as the primary, which then sends its own SIGTERM: a
   // worker takes the first SIGTERM and ignores SIGINT and any repeat, so it always gets its grace.
@@ -134,6 +214,7 @@ async function serveAsWorker(config: Config, log: (message: string) => void) {
     { delay: WORKER_GRACE_MS, skip: ['SIGINT', 'SIGTERM'] },
     async ({ err }) => {
       if (err) app.log.error({ err }, 'worker shutting down after an error');
+      await mllp?.close();
       await app.close();
       await runtime.close();
     },
@@ -147,6 +228,7 @@ async function serveAsWorker(config: Config, log: (message: string) => void) {
   });
   await clusterSiblings()?.cleared();
   await app.listen({ port: config.port, host: config.host });
+  mllp = await openMllp(runtime, mllpPortOf(config, process.env.HOTPATH_DEMO === '1'), app.log);
   if (process.env.HOTPATH_WORKER_INDEX === '1')
     await startWorkers(runtime, (message) => app.log.warn(message));
   clusterSiblings()?.ready();
@@ -183,6 +265,7 @@ function printWelcome(
   demoFhirUrl: string | undefined,
   say: (message: string) => void,
   workers = 1,
+  mllpPort?: number,
 ): void {
   const base = config.publicUrl;
   const reader = tokens.issue({ subject: 'demo-reader', role: 'reader', expiresInSeconds: 24 * 3600 });
@@ -190,6 +273,9 @@ function printWelcome(
     `\nhotpath is serving ${base} on Node.js ${process.version}, ${workers === 1 ? 'in one process' : `${workers} worker processes`}  (API docs: ${base}/docs, metrics: ${base}/metrics)`,
   );
   say(`a reader token for the next 24 h:\n  export TOKEN=${reader}`);
+  if (mllpPort !== undefined) {
+    say(`HL7 v2 over MLLP on ${config.host}:${mllpPort} (the receiving facility, MSH-6, picks the hospital)`);
+  }
   if (demoFhirUrl) {
     const clinician = tokens.issue({
       subject: 'demo-clinician',

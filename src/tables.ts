@@ -5,6 +5,14 @@
 
 import type { ColumnType } from "kysely";
 
+export type ArrayType<T> = ArrayTypeImpl<T> extends (infer U)[]
+  ? U[]
+  : ArrayTypeImpl<T>;
+
+export type ArrayTypeImpl<T> = T extends ColumnType<infer S, infer I, infer U>
+  ? ColumnType<S[], I[], U[]>
+  : T[];
+
 export type Generated<T> = T extends ColumnType<infer S, infer I, infer U>
   ? ColumnType<S, I | undefined, U>
   : ColumnType<T, T | undefined, T>;
@@ -157,6 +165,7 @@ export interface ExpectedProductStats {
 }
 
 export interface ExtractedMetadata {
+  author_rpps: string | null;
   birth_date: Timestamp | null;
   birth_last_name: string | null;
   birthplace_code: string | null;
@@ -164,6 +173,8 @@ export interface ExtractedMetadata {
   document_type_code: string | null;
   extracted_at: Generated<Timestamp>;
   extractor: string;
+  fields: Generated<Json>;
+  first_birth_given_name: string | null;
   first_names: string | null;
   ins: string | null;
   ins_oid: string | null;
@@ -171,6 +182,7 @@ export interface ExtractedMetadata {
   procedure_date: Timestamp | null;
   request_id: number;
   sex: string | null;
+  used_given_name: string | null;
   used_last_name: string | null;
 }
 
@@ -184,18 +196,47 @@ export interface Facilities {
   name: string;
 }
 
+export interface FacilityReceivingIdentifiers {
+  created_at: Generated<Timestamp>;
+  facility_id: string;
+  identifier: string;
+}
+
+export interface InboundMessages {
+  content_type: string;
+  control_id: string | null;
+  facility_id: string;
+  format: string;
+  listener: string;
+  message_id: Generated<number>;
+  message_type: string | null;
+  received_at: Generated<Timestamp>;
+  request_ids: Generated<ArrayType<number>>;
+  sender: string;
+  sha256: string;
+  size_bytes: number;
+  storage_key: string;
+}
+
 export interface IntegrationRequests {
   attachment_count: Generated<number>;
   author_provider_id: number | null;
+  cancellation_reason: string | null;
+  cancelled_at: Timestamp | null;
+  document_id: string | null;
   document_type_code: string | null;
   document_type_label: string | null;
   ehr_document_reference: string | null;
   facility_id: string;
+  format: Generated<string>;
   identity_check: Generated<string>;
+  identity_reliability: string | null;
   integrated_at: Timestamp | null;
   integration_attempts: Generated<number>;
   integration_error: string | null;
   integration_state: string | null;
+  message_id: number | null;
+  mismatch_reasons: Generated<string[]>;
   patient_id: number | null;
   priority: Generated<string>;
   procedure_date: Timestamp | null;
@@ -203,6 +244,7 @@ export interface IntegrationRequests {
   rejected_at: Timestamp | null;
   rejected_by: string | null;
   rejection_reason: string | null;
+  replaces_request_id: number | null;
   request_id: Generated<number>;
   search_text: Generated<string>;
   source: string;
@@ -369,6 +411,8 @@ export interface DB {
   expected_product_stats: ExpectedProductStats;
   extracted_metadata: ExtractedMetadata;
   facilities: Facilities;
+  facility_receiving_identifiers: FacilityReceivingIdentifiers;
+  inbound_messages: InboundMessages;
   integration_requests: IntegrationRequests;
   merchant_daily_sales: MerchantDailySales;
   merchant_totals: MerchantTotals;

@@ -27,3 +27,12 @@ export function onePagePdf(heading: string, line?: string): Buffer {
   body += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
   return Buffer.from(body, 'latin1');
 }
+
+/** A page object (`/Type /Page`, not `/Pages`): what a PDF's page count is read from. */
+export const PDF_PAGE_MARKER = /\/Type\s*\/Page(?![a-zA-Z])/g;
+
+/** The pages of a PDF held whole in memory; null when it has none to count. */
+export function pdfPageCount(content: Buffer): number | null {
+  const pages = content.toString('latin1').match(PDF_PAGE_MARKER)?.length ?? 0;
+  return pages > 0 ? pages : null;
+}

@@ -28,6 +28,8 @@ export class RequestLedger {
   readonly statements: StatementRecord[] = [];
   /** Statements of transaction attempts that failed on a conflict and ran again: not the route's cost. */
   retriedStatements = 0;
+  /** Statements of parts judged against budgets of their own (each message of a batch): see `absorb`. */
+  judgedApart = 0;
   cache: 'hit' | 'miss' | undefined;
 
   constructor(readonly traceStatements: boolean) {}
@@ -41,6 +43,16 @@ export class RequestLedger {
   setAside(mark: { count: number; traced: number }): void {
     this.retriedStatements += this.db.count - mark.count;
     this.statements.splice(mark.traced);
+  }
+
+  /** Takes a part's costs into this ledger's totals; the part was judged on its own, so it is not again. */
+  absorb(part: RequestLedger): void {
+    for (const kind of ['db', 'storage', 'ext'] as const) {
+      this[kind].count += part[kind].count;
+      this[kind].durationMs += part[kind].durationMs;
+    }
+    this.judgedApart += part.db.count;
+    this.cache ??= part.cache;
   }
 
   elapsedMs(): number {

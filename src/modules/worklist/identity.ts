@@ -25,6 +25,9 @@ export interface ExtractedIdentity {
   firstNames?: string | undefined;
   birthDate?: string | undefined;
   sex?: 'F' | 'M' | 'U' | undefined;
+  /** Read apart from the other given names (HL7 PID-5 L, CDA given BR): then a strict trait for INS too. */
+  firstBirthGivenName?: string | undefined;
+  birthplaceCode?: string | undefined;
 }
 
 export interface PatientTraits {
@@ -35,6 +38,8 @@ export interface PatientTraits {
   same_first_name: boolean;
   same_birth_date: boolean;
   same_sex: boolean;
+  /** Null when the document or the patient has no INSEE birthplace code: nothing to compare. */
+  same_birthplace?: boolean | null;
 }
 
 export type MatchOutcome =
@@ -44,7 +49,8 @@ export type MatchOutcome =
 
 /**
  * The matching rules, strictest first: a valid INS held by exactly one of the facility's patients whose
- * strict traits (birth name, birth date, sex) agree matches; the same INS with disagreeing traits is a
+ * strict traits (birth name, birth date, sex; the first birth given name when the document gives it
+ * apart, the INSEE birthplace when both sides have one) agree matches; the same INS with disagreeing traits is a
  * mismatch for a person to judge; without an INS match, exactly one patient with the same birth name,
  * first given name, birth date and sex matches. Anything less stays pending, with candidates.
  */
@@ -54,13 +60,23 @@ export function decideMatch(extracted: ExtractedIdentity, rows: PatientTraits[])
     const byIns = rows.filter((row) => row.same_ins);
     const [only, ...more] = byIns;
     if (only && more.length === 0) {
-      if (only.same_name && only.same_birth_date && only.same_sex) {
+      const firstNameDiffers = extracted.firstBirthGivenName !== undefined && !only.same_first_name;
+      const birthplaceDiffers = only.same_birthplace === false;
+      if (
+        only.same_name &&
+        only.same_birth_date &&
+        only.same_sex &&
+        !firstNameDiffers &&
+        !birthplaceDiffers
+      ) {
         return { kind: 'matched', patientId: only.patient_id, by: 'ins' };
       }
       const differing = [
         only.same_name ? undefined : 'birth name',
+        firstNameDiffers ? 'first birth given name' : undefined,
         only.same_birth_date ? undefined : 'birth date',
         only.same_sex ? undefined : 'sex',
+        birthplaceDiffers ? 'birthplace' : undefined,
       ].filter(Boolean);
       return {
         kind: 'mismatch',
@@ -71,7 +87,12 @@ export function decideMatch(extracted: ExtractedIdentity, rows: PatientTraits[])
     if (more.length > 0) return { kind: 'pending', note: 'INS held by several patients of the facility' };
   }
   const byTraits = rows.filter(
-    (row) => row.same_name && row.same_first_name && row.same_birth_date && row.same_sex,
+    (row) =>
+      row.same_name &&
+      row.same_first_name &&
+      row.same_birth_date &&
+      row.same_sex &&
+      row.same_birthplace !== false,
   );
   const [only, ...more] = byTraits;
   if (only && more.length === 0) return { kind: 'matched', patientId: only.patient_id, by: 'traits' };

@@ -148,6 +148,26 @@ export interface RequestDetailRow {
   rejected_by: string | null;
   rejected_at: Date | null;
   rejection_reason: string | null;
+  format: 'upload' | 'hl7v2' | 'cda' | 'fhir';
+  document_id: string | null;
+  identity_reliability: string | null;
+  mismatch_reasons: string[];
+  cancelled_at: Date | null;
+  cancellation_reason: string | null;
+  replaces: { request_id: number; document_id: string | null; status: Status } | null;
+  replaced_by: number | null;
+  message: {
+    message_id: number;
+    listener: string;
+    format: string;
+    sender: string;
+    control_id: string | null;
+    message_type: string | null;
+    content_type: string;
+    size_bytes: number;
+    storage_key: string;
+    received_at: string;
+  } | null;
   fhir_base_url: string | null;
   ehr_enabled: boolean;
   author: {
@@ -188,6 +208,15 @@ export async function requestDetail(
            r.document_type_label, r.title, r.procedure_date::text AS procedure_date, r.priority,
            r.identity_check, r.integration_state, r.integration_attempts, r.integration_error, r.integrated_at,
            r.ehr_document_reference, r.rejected_by, r.rejected_at, r.rejection_reason,
+           r.format, r.document_id, r.identity_reliability, r.mismatch_reasons, r.cancelled_at, r.cancellation_reason,
+           (SELECT jsonb_build_object('request_id', o.request_id, 'document_id', o.document_id, 'status', o.status)
+            FROM integration_requests o WHERE o.request_id = r.replaces_request_id) AS replaces,
+           (SELECT min(n.request_id) FROM integration_requests n WHERE n.replaces_request_id = r.request_id) AS replaced_by,
+           (SELECT jsonb_build_object('message_id', m.message_id, 'listener', m.listener, 'format', m.format,
+                     'sender', m.sender, 'control_id', m.control_id, 'message_type', m.message_type,
+                     'content_type', m.content_type, 'size_bytes', m.size_bytes, 'storage_key', m.storage_key,
+                     'received_at', m.received_at)
+            FROM inbound_messages m WHERE m.message_id = r.message_id) AS message,
            f.fhir_base_url, f.ehr_enabled,
            (SELECT to_jsonb(a) FROM (SELECT provider_id, national_id, first_name, last_name, specialty
                                      FROM providers WHERE provider_id = r.author_provider_id) a) AS author,

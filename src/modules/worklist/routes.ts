@@ -323,7 +323,7 @@ function parseMetadata(text: string): ReceiveMetadata {
 /** The detail page: the row, candidates while unmatched, one batched FHIR read, download URLs. */
 async function describeRequest(deps: WorklistDependencies, row: RequestDetailRow): Promise<RequestDetail> {
   const extracted = row.extracted as Record<string, string | null> | null;
-  const unmatched = row.patient === null && row.status !== 'rejected';
+  const unmatched = row.patient === null && row.status !== 'rejected' && row.status !== 'cancelled';
   const candidates = unmatched
     ? await candidatePatients(deps.db, {
         facilityId: row.facility_id,
@@ -361,6 +361,22 @@ async function describeRequest(deps: WorklistDependencies, row: RequestDetailRow
     }),
   );
 
+  const message = row.message
+    ? await deps.store.downloadUrl(row.message.storage_key, window).then((url) => ({
+        id: Number(row.message?.message_id),
+        listener: row.message?.listener as 'mllp' | 'http' | 'cli',
+        format: row.message?.format as 'hl7v2' | 'cda' | 'fhir',
+        sender: String(row.message?.sender),
+        controlId: row.message?.control_id ?? null,
+        messageType: row.message?.message_type ?? null,
+        contentType: String(row.message?.content_type),
+        sizeBytes: Number(row.message?.size_bytes),
+        receivedAt: new Date(String(row.message?.received_at)).toISOString(),
+        downloadUrl: url.url,
+        downloadUrlExpiresAt: url.expiresAt.toISOString(),
+      }))
+    : null;
+
   return {
     id: row.request_id,
     facilityId: row.facility_id,
@@ -393,6 +409,22 @@ async function describeRequest(deps: WorklistDependencies, row: RequestDetailRow
       row.rejected_by && row.rejected_at
         ? { by: row.rejected_by, at: row.rejected_at.toISOString(), reason: row.rejection_reason ?? '' }
         : null,
+    format: row.format,
+    documentId: row.document_id,
+    identityReliability: row.identity_reliability as RequestDetail['identityReliability'],
+    mismatchReasons: row.mismatch_reasons,
+    replaces: row.replaces
+      ? {
+          id: Number(row.replaces.request_id),
+          documentId: row.replaces.document_id,
+          status: row.replaces.status,
+        }
+      : null,
+    replacedBy: row.replaced_by === null ? null : Number(row.replaced_by),
+    cancellation: row.cancelled_at
+      ? { at: row.cancelled_at.toISOString(), reason: row.cancellation_reason ?? '' }
+      : null,
+    message,
     extracted: extracted
       ? {
           extractor: String(extracted.extractor),
@@ -407,6 +439,10 @@ async function describeRequest(deps: WorklistDependencies, row: RequestDetailRow
           ipp: extracted.ipp ?? null,
           procedureDate: extracted.procedure_date ?? null,
           documentTypeCode: extracted.document_type_code ?? null,
+          firstBirthGivenName: extracted.first_birth_given_name ?? null,
+          usedGivenName: extracted.used_given_name ?? null,
+          authorRpps: extracted.author_rpps ?? null,
+          fields: (extracted.fields as unknown as NonNullable<RequestDetail['extracted']>['fields']) ?? {},
           confidence: (extracted.confidence as unknown as Record<string, number>) ?? {},
           extractedAt: new Date(String(extracted.extracted_at)).toISOString(),
         }

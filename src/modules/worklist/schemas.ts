@@ -11,6 +11,7 @@ export const STATUSES = [
   'integrated',
   'rejected',
   'error',
+  'cancelled',
 ] as const;
 export const IDENTITY_CHECKS = ['ok', 'mismatch', 'pending'] as const;
 export type Status = (typeof STATUSES)[number];
@@ -191,6 +192,42 @@ export const RequestDetail = Type.Object({
   rejection: nullable(
     Type.Object({ by: Type.String(), at: Type.String({ format: 'date-time' }), reason: Type.String() }),
   ),
+  format: Type.Enum(['upload', 'hl7v2', 'cda', 'fhir'], {
+    description: 'How it arrived: a multipart upload, or a message read by hotpath',
+  }),
+  documentId: nullable(
+    Type.String({
+      description: 'TXA-12, ClinicalDocument/id (root^extension), DocumentReference.masterIdentifier',
+    }),
+  ),
+  identityReliability: nullable(Type.Enum(['PROV', 'RECUP', 'VALI', 'QUAL'])),
+  mismatchReasons: Type.Array(Type.String(), {
+    description:
+      'What a person must look at before verifying: the envelope and the content disagree, an INS key is wrong…',
+  }),
+  replaces: nullable(
+    Type.Object({ id: Type.Integer(), documentId: nullable(Type.String()), status: StatusSchema }),
+  ),
+  replacedBy: nullable(Type.Integer({ description: 'The request that replaces this one' })),
+  cancellation: nullable(Type.Object({ at: Type.String({ format: 'date-time' }), reason: Type.String() })),
+  message: nullable(
+    Type.Object(
+      {
+        id: Type.Integer(),
+        listener: Type.Enum(['mllp', 'http', 'cli']),
+        format: Type.Enum(['hl7v2', 'cda', 'fhir']),
+        sender: Type.String(),
+        controlId: nullable(Type.String()),
+        messageType: nullable(Type.String()),
+        contentType: Type.String(),
+        sizeBytes: Type.Integer(),
+        receivedAt: Type.String({ format: 'date-time' }),
+        downloadUrl: Type.String({ format: 'uri' }),
+        downloadUrlExpiresAt: Type.String({ format: 'date-time' }),
+      },
+      { description: 'The message as received, kept as it came' },
+    ),
+  ),
   extracted: nullable(
     Type.Object({
       extractor: Type.String(),
@@ -205,7 +242,21 @@ export const RequestDetail = Type.Object({
       ipp: nullable(Type.String()),
       procedureDate: nullable(DateOnly),
       documentTypeCode: nullable(Type.String()),
+      firstBirthGivenName: nullable(Type.String()),
+      usedGivenName: nullable(Type.String()),
+      authorRpps: nullable(Type.String()),
       confidence: Type.Record(Type.String(), Type.Number()),
+      fields: Type.Record(
+        Type.String(),
+        Type.Object({
+          value: Type.Unknown(),
+          source: Type.String({
+            examples: ['PID-3[1]', 'ClinicalDocument/recordTarget/patientRole/id[0]/@extension'],
+          }),
+          confidence: Type.Number({ minimum: 0, maximum: 1 }),
+        }),
+        { description: 'Every field read, with where it was read and how sure the reader was' },
+      ),
       extractedAt: Type.String({ format: 'date-time' }),
     }),
   ),

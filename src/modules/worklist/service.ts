@@ -3,6 +3,7 @@ import { finished, type Readable, Transform, type TransformCallback } from 'node
 import { type Kysely, sql } from 'kysely';
 import { inTransaction } from '../../platform/db/transactions.ts';
 import { badRequest, conflict, notFound, payloadTooLarge } from '../../platform/http/problems.ts';
+import { PDF_PAGE_MARKER } from '../../platform/pdf.ts';
 import type { ObjectStore } from '../../platform/storage/object-store.ts';
 import { objectsReferencedBy, type StoredObjects } from '../../platform/storage/orphans.ts';
 import type { DB } from '../../tables.ts';
@@ -116,7 +117,7 @@ class AttachmentDigest extends Transform {
     this.hash.update(chunk);
     if (this.isPdf) {
       const text = this.tail + chunk.toString('latin1');
-      this.pageCount += text.match(/\/Type\s*\/Page(?![a-zA-Z])/g)?.length ?? 0;
+      this.pageCount += text.match(PDF_PAGE_MARKER)?.length ?? 0;
       // Keep the end of this chunk, minus any match already counted, for a marker split across chunks.
       const lastMarker = text.lastIndexOf('/Page');
       this.tail = text.slice(Math.max(text.length - 24, lastMarker >= 0 ? lastMarker + 5 : 0));
@@ -285,17 +286,25 @@ interface LockedRequest {
   facility_id: string;
   status: Status;
   integration_state: 'queued' | 'running' | 'done' | 'failed' | null;
+  cancellation_reason: string | null;
 }
 
 /** Locks a request for a state change; one the token may not see does not exist for it. */
 async function lockRequest(trx: Kysely<DB>, scope: FacilityScope, requestId: number): Promise<LockedRequest> {
   const { rows } = await sql<LockedRequest>`/* worklist.lockRequest */
-    SELECT request_id, facility_id, status, integration_state FROM integration_requests
+    SELECT request_id, facility_id, status, integration_state, cancellation_reason FROM integration_requests
     WHERE request_id = ${requestId} FOR UPDATE`.execute(trx);
   const request = rows[0];
   if (!request || !canSee(scope, request.facility_id))
     throw notFound(`integration request ${requestId} does not exist`);
   return request;
+}
+
+/** A request its sender cancelled (deleted, or replaced before it was integrated) is out of the worklist. */
+function refuseCancelled(request: LockedRequest, action: string): void {
+  if (request.status !== 'cancelled') return;
+  const reason = request.cancellation_reason ? `: ${request.cancellation_reason}` : '';
+  throw conflict(`request ${request.request_id} was cancelled${reason}; it can no longer be ${action}`);
 }
 
 export interface ActionOutcome {
@@ -329,6 +338,7 @@ export async function verifyIdentity(
 ): Promise<ActionOutcome> {
   return inTransaction(db, async (trx) => {
     const request = await lockRequest(trx, scope, input.requestId);
+    refuseCancelled(request, 'verified');
     if (!['received', 'pending_verification', 'verified', 'error'].includes(request.status)) {
       throw conflict(`request ${input.requestId} is ${request.status}; its identity can no longer change`);
     }
@@ -370,6 +380,7 @@ export async function rejectRequest(
 ): Promise<ActionOutcome> {
   return inTransaction(db, async (trx) => {
     const request = await lockRequest(trx, scope, input.requestId);
+    refuseCancelled(request, 'rejected');
     if (request.status === 'integrated' || request.status === 'rejected') {
       throw conflict(`request ${input.requestId} is already ${request.status}`);
     }
@@ -398,6 +409,8 @@ export async function requestIntegration(
 ): Promise<{ outcome: ActionOutcome; alreadyQueued: boolean }> {
   return inTransaction(db, async (trx) => {
     const request = await lockRequest(trx, scope, input.requestId);
+    // Before the queued check: a cancelled request may be queued, for its withdrawal from the EHR.
+    refuseCancelled(request, 'integrated');
     if (request.integration_state === 'queued' || request.integration_state === 'running') {
       const { rows } =
         await sql`SELECT ${RETURNING} FROM integration_requests WHERE request_id = ${input.requestId}`.execute(

@@ -1,4 +1,5 @@
-import type { RequestLedger, StatementRecord } from '../request-ledger.ts';
+import { queryBudgetViolationsTotal } from '../metrics/registry.ts';
+import { currentLedger, RequestLedger, type StatementRecord, withLedger } from '../request-ledger.ts';
 
 export interface BudgetViolation {
   kind: 'budget' | 'n+1';
@@ -12,7 +13,7 @@ export interface BudgetViolation {
  */
 export function judgeStatements(ledger: RequestLedger, budget: number, route: string): BudgetViolation[] {
   const violations: BudgetViolation[] = [];
-  const judged = ledger.db.count - ledger.retriedStatements;
+  const judged = ledger.db.count - ledger.retriedStatements - ledger.judgedApart;
   if (judged > budget) {
     violations.push({
       kind: 'budget',
@@ -47,4 +48,38 @@ function describe(statement: StatementRecord, index: number): string {
 
 function truncate(text: string, max = 240): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
+export class BudgetExceededError extends Error {
+  constructor(readonly violations: BudgetViolation[]) {
+    super(violations.map((violation) => violation.message).join('\n'));
+    this.name = 'BudgetExceededError';
+  }
+}
+
+/**
+ * Runs one unit of work that has a statement budget of its own (a message of a batch, a message on an
+ * MLLP connection), judges it, and bills its costs to the surrounding request's ledger, if any.
+ * Violations are counted under `label`; with `strict` (the test suite) they are thrown.
+ */
+export async function withOwnBudget<T>(
+  budget: number,
+  label: string,
+  options: { strict: boolean; warn?: (message: string) => void },
+  work: () => Promise<T>,
+): Promise<T> {
+  const outer = currentLedger();
+  const ledger = new RequestLedger(options.strict || (outer?.traceStatements ?? false));
+  try {
+    const result = await withLedger(ledger, work);
+    const violations = ledger.db.count > 0 ? judgeStatements(ledger, budget, label) : [];
+    for (const violation of violations) {
+      queryBudgetViolationsTotal.inc({ route: label, kind: violation.kind });
+      options.warn?.(violation.message);
+    }
+    if (violations.length > 0 && options.strict) throw new BudgetExceededError(violations);
+    return result;
+  } finally {
+    outer?.absorb(ledger);
+  }
 }

@@ -1630,6 +1630,175 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v2/inbox": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Receive an HL7 v2 message or batch, a CDA R2 document, or a FHIR DocumentReference
+         * @description The body as sent: `application/hl7-v2` or `x-application/hl7-v2+er7` (a message, or a batch with FHS/BHS), `application/xml` or `text/xml` (a CDA R2 ClinicalDocument), `application/fhir+json` (a DocumentReference with its attachment inline, or a Bundle of DocumentReference, Binary and Patient). 202 with the requests made; 200 when everything in it was received before (the same requests); 400 when it cannot be read, 422 when something required is missing or wrong, naming the segment and field or the XML path. Each message is committed before it is answered, within 4 SQL statements (7 for a deletion of a document already in the EHR).
+         */
+        post: {
+            parameters: {
+                query: {
+                    /** @example FAC-0001 */
+                    facilityId: string;
+                    source?: "mssante" | "lab" | "imaging" | "device" | "paper";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/fhir+json": unknown;
+                    "application/hl7-v2": unknown;
+                    "application/xml": unknown;
+                    "text/xml": unknown;
+                    "x-application/hl7-v2+er7": unknown;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            messages: {
+                                /**
+                                 * @description What an MLLP sender would have been answered
+                                 * @enum {unknown}
+                                 */
+                                acknowledgment: "AA" | "AE" | "AR";
+                                /** @description MSH-10, for HL7 v2 */
+                                controlId: string | null;
+                                /** @enum {unknown} */
+                                format: "hl7v2" | "cda" | "fhir";
+                                messageType: string | null;
+                                /** @enum {unknown} */
+                                outcome: "accepted" | "duplicate" | "rejected";
+                                problems: {
+                                    code: number;
+                                    location: string;
+                                    text: string;
+                                }[];
+                                requestIds: number[];
+                            }[];
+                            /** @description Every request the body made (or, resent, made before) */
+                            requestIds: number[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            messages: {
+                                /**
+                                 * @description What an MLLP sender would have been answered
+                                 * @enum {unknown}
+                                 */
+                                acknowledgment: "AA" | "AE" | "AR";
+                                /** @description MSH-10, for HL7 v2 */
+                                controlId: string | null;
+                                /** @enum {unknown} */
+                                format: "hl7v2" | "cda" | "fhir";
+                                messageType: string | null;
+                                /** @enum {unknown} */
+                                outcome: "accepted" | "duplicate" | "rejected";
+                                problems: {
+                                    code: number;
+                                    location: string;
+                                    text: string;
+                                }[];
+                                requestIds: number[];
+                            }[];
+                            /** @description Every request the body made (or, resent, made before) */
+                            requestIds: number[];
+                        };
+                    };
+                };
+                /** @description The request is malformed; `detail` and `errors` name the field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No valid bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The token does not allow this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is over the size limit */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Unsupported media type */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Problem */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v2/worklist": {
         parameters: {
             query?: never;
@@ -1664,7 +1833,7 @@ export interface paths {
                     /** @description exclusive */
                     receivedTo?: string;
                     source?: "mssante" | "lab" | "imaging" | "device" | "paper";
-                    status?: "received" | "pending_verification" | "verified" | "integrated" | "rejected" | "error";
+                    status?: "received" | "pending_verification" | "verified" | "integrated" | "rejected" | "error" | "cancelled";
                 };
                 header?: never;
                 path?: never;
@@ -1709,7 +1878,7 @@ export interface paths {
                                 /** @enum {unknown} */
                                 source: "mssante" | "lab" | "imaging" | "device" | "paper";
                                 /** @enum {unknown} */
-                                status: "received" | "pending_verification" | "verified" | "integrated" | "rejected" | "error";
+                                status: "received" | "pending_verification" | "verified" | "integrated" | "rejected" | "error" | "cancelled";
                                 /** @example Laboratory report of 2026-11-19 */
                                 title: string;
                             }[];
@@ -1786,7 +1955,7 @@ export interface paths {
                             match: string;
                             patientId: number | null;
                             /** @enum {unknown} */
-                            status: "received" | "pending_verification" | "verified" | "integrated" | "rejected" | "error";
+                            status: "received" | "pending_verification" | "verified" | "integrated" | "rejected" | "error" | "cancelled";
                         };
                     };
                 };
@@ -1899,6 +2068,11 @@ export interface paths {
                                 nationalId: string;
                                 specialty: string | null;
                             } | null;
+                            cancellation: {
+                                /** Format: date-time */
+                                at: string;
+                                reason: string;
+                            } | null;
                             /** @description Ranked patients who may be this one, while unmatched */
                             candidates: {
                                 /**
@@ -1932,6 +2106,7 @@ export interface paths {
                                 sex: string;
                                 usedLastName: string | null;
                             }[];
+                            documentId: string | null;
                             documentType: {
                                 /** @example 11502-2 */
                                 code: string;
@@ -1944,6 +2119,7 @@ export interface paths {
                                 status: "ok" | "unavailable" | "not-configured" | "not-applicable";
                             };
                             extracted: {
+                                authorRpps: string | null;
                                 birthDate: string | null;
                                 birthLastName: string | null;
                                 birthplaceCode: string | null;
@@ -1954,18 +2130,38 @@ export interface paths {
                                 /** Format: date-time */
                                 extractedAt: string;
                                 extractor: string;
+                                /** @description Every field read, with where it was read and how sure the reader was */
+                                fields: {
+                                    [key: string]: {
+                                        confidence: number;
+                                        /**
+                                         * @example PID-3[1]
+                                         * @example ClinicalDocument/recordTarget/patientRole/id[0]/@extension
+                                         */
+                                        source: string;
+                                        value: unknown;
+                                    };
+                                };
+                                firstBirthGivenName: string | null;
                                 firstNames: string | null;
                                 ins: string | null;
                                 insOid: string | null;
                                 ipp: string | null;
                                 procedureDate: string | null;
                                 sex: string | null;
+                                usedGivenName: string | null;
                                 usedLastName: string | null;
                             } | null;
                             facilityId: string;
+                            /**
+                             * @description How it arrived: a multipart upload, or a message read by hotpath
+                             * @enum {unknown}
+                             */
+                            format: "upload" | "hl7v2" | "cda" | "fhir";
                             id: number;
                             /** @enum {unknown} */
                             identityCheck: "ok" | "mismatch" | "pending";
+                            identityReliability: ("PROV" | "RECUP" | "VALI" | "QUAL") | null;
                             integration: {
                                 attempts: number;
                                 ehrDocumentReference: string | null;
@@ -1974,6 +2170,26 @@ export interface paths {
                                 /** @enum {unknown} */
                                 state: "queued" | "running" | "done" | "failed";
                             } | null;
+                            message: {
+                                contentType: string;
+                                controlId: string | null;
+                                /** Format: uri */
+                                downloadUrl: string;
+                                /** Format: date-time */
+                                downloadUrlExpiresAt: string;
+                                /** @enum {unknown} */
+                                format: "hl7v2" | "cda" | "fhir";
+                                id: number;
+                                /** @enum {unknown} */
+                                listener: "mllp" | "http" | "cli";
+                                messageType: string | null;
+                                /** Format: date-time */
+                                receivedAt: string;
+                                sender: string;
+                                sizeBytes: number;
+                            } | null;
+                            /** @description What a person must look at before verifying: the envelope and the content disagree, an INS key is wrong… */
+                            mismatchReasons: string[];
                             patient: {
                                 address: {
                                     city: string | null;
@@ -2040,10 +2256,17 @@ export interface paths {
                                 by: string;
                                 reason: string;
                             } | null;
+                            replacedBy: number | null;
+                            replaces: {
+                                documentId: string | null;
+                                id: number;
+                                /** @enum {unknown} */
+                                status: "received" | "pending_verification" | "verified" | "integrated" | "rejected" | "error" | "cancelled";
+                            } | null;
                             /** @enum {unknown} */
                             source: "mssante" | "lab" | "imaging" | "device" | "paper";
                             /** @enum {unknown} */
-                            status: "received" | "pending_verification" | "verified" | "integrated" | "rejected" | "error";
+                            status: "received" | "pending_verification" | "verified" | "integrated" | "rejected" | "error" | "cancelled";
                             title: string;
                             /** @description Newest first */
                             verifications: {
@@ -2144,7 +2367,7 @@ export interface paths {
                             integrationState: ("queued" | "running" | "done" | "failed") | null;
                             patientId: number | null;
                             /** @enum {unknown} */
-                            status: "received" | "pending_verification" | "verified" | "integrated" | "rejected" | "error";
+                            status: "received" | "pending_verification" | "verified" | "integrated" | "rejected" | "error" | "cancelled";
                         };
                     };
                 };
@@ -2241,7 +2464,7 @@ export interface paths {
                             integrationState: ("queued" | "running" | "done" | "failed") | null;
                             patientId: number | null;
                             /** @enum {unknown} */
-                            status: "received" | "pending_verification" | "verified" | "integrated" | "rejected" | "error";
+                            status: "received" | "pending_verification" | "verified" | "integrated" | "rejected" | "error" | "cancelled";
                         };
                     };
                 };
@@ -2338,7 +2561,7 @@ export interface paths {
                             integrationState: ("queued" | "running" | "done" | "failed") | null;
                             patientId: number | null;
                             /** @enum {unknown} */
-                            status: "received" | "pending_verification" | "verified" | "integrated" | "rejected" | "error";
+                            status: "received" | "pending_verification" | "verified" | "integrated" | "rejected" | "error" | "cancelled";
                         };
                     };
                 };

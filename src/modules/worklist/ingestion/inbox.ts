@@ -1,0 +1,264 @@
+import { performance } from 'node:perf_hooks';
+import { withOwnBudget } from '../../../platform/db/query-budget.ts';
+import { metricsRegistry, prometheus } from '../../../platform/metrics/registry.ts';
+import { readCda } from './cda.ts';
+import { withEmbeddedDocuments } from './embedded.ts';
+import { readFhirDocuments } from './fhir-document.ts';
+import { buildAck, type Hl7Envelope, type Hl7Header, readHeaderLeniently, readHl7, splitHl7 } from './hl7.ts';
+import { type DocumentReading, type Format, MessageRejection, type ReadingProblem } from './reading.ts';
+import {
+  type InboundMessage,
+  type IngestionDeps,
+  ingestMessage,
+  type Listener,
+  type Source,
+  UnknownFacility,
+} from './service.ts';
+
+/**
+ * Statements one message may cost: the facility and what it resends or replaces, the identity match,
+ * the record. A deletion of a document already in the EHR also queues its withdrawal, in a transaction.
+ */
+export const MESSAGE_STATEMENT_BUDGET = 4;
+export const DELETION_STATEMENT_BUDGET = 7;
+
+/** Ingests one message within its own statement budget. */
+function ingestWithinBudget(deps: IngestionDeps, message: InboundMessage) {
+  const deletes = message.readings.some((reading) => reading.action === 'delete');
+  return withOwnBudget(
+    deletes ? DELETION_STATEMENT_BUDGET : MESSAGE_STATEMENT_BUDGET,
+    `${message.listener} ${message.format} message`,
+    { strict: deps.strictQueryBudgets ?? false, ...(deps.warn ? { warn: deps.warn } : {}) },
+    () => ingestMessage(deps, message),
+  );
+}
+
+/** The bodies `/v2/inbox` and `hotpath ingest` take, by media type. */
+export const INBOX_MEDIA_TYPES: Record<string, Format> = {
+  'application/hl7-v2': 'hl7v2',
+  'x-application/hl7-v2+er7': 'hl7v2',
+  'application/xml': 'cda',
+  'text/xml': 'cda',
+  'application/fhir+json': 'fhir',
+};
+
+export type Acknowledgment = 'AA' | 'AE' | 'AR';
+
+/** What became of one message: its acknowledgment, and the requests it made (or made before). */
+export interface MessageOutcome {
+  format: Format;
+  controlId: string | undefined;
+  messageType: string | undefined;
+  outcome: 'accepted' | 'duplicate' | 'rejected';
+  acknowledgment: Acknowledgment;
+  requestIds: number[];
+  problems: ReadingProblem[];
+  /** The HL7 ACK to send back, for HL7 v2 messages. */
+  ack: Buffer | undefined;
+}
+
+const ingestedMessages = new prometheus.Counter({
+  name: 'hotpath_ingest_messages_total',
+  help: 'Messages received, by listener, format and outcome (accepted, duplicate, rejected, error)',
+  labelNames: ['listener', 'format', 'outcome'] as const,
+  registers: [metricsRegistry],
+});
+const acknowledgments = new prometheus.Counter({
+  name: 'hotpath_ingest_acks_total',
+  help: 'HL7 acknowledgments sent, by code (AA, AE, AR)',
+  labelNames: ['code'] as const,
+  registers: [metricsRegistry],
+});
+const ingestionDuration = new prometheus.Histogram({
+  name: 'hotpath_ingest_duration_seconds',
+  help: 'From a message read to its requests committed, by listener and format',
+  labelNames: ['listener', 'format'] as const,
+  buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  registers: [metricsRegistry],
+});
+
+/** Counts a message that failed for a reason of ours (the database down…): it gets no acknowledgment. */
+export function countFailedMessage(listener: Listener, format: Format): void {
+  ingestedMessages.inc({ listener, format, outcome: 'error' });
+}
+
+export interface Delivery {
+  listener: Listener;
+  /** Over HTTP the facility is named (and already checked against the token); MLLP routes on MSH-6. */
+  facilityId: string | undefined;
+  /** Who sent it, for formats without a sending facility of their own (CDA, FHIR). */
+  sender: string;
+  source: Source | undefined;
+}
+
+/**
+ * Reads a body of one of the inbox's media types and ingests each message in it (an HL7 batch holds
+ * several), one after the other. A message that cannot be accepted is answered (AE/AR) and the rest go
+ * on; a failure of ours (the database, the object store) is thrown: nothing is acknowledged for it.
+ */
+export async function receive(
+  deps: IngestionDeps,
+  delivery: Delivery,
+  format: Format,
+  body: Buffer,
+): Promise<MessageOutcome[]> {
+  if (format === 'hl7v2') return receiveHl7(deps, delivery, body);
+  const started = performance.now();
+  try {
+    const readings = format === 'cda' ? [readCdaBody(body)] : readFhirBody(body);
+    const result = await ingestWithinBudget(deps, {
+      listener: delivery.listener,
+      format,
+      contentType: format === 'cda' ? 'application/xml' : 'application/fhir+json',
+      raw: body,
+      sender: delivery.sender,
+      controlId: undefined,
+      messageType: format === 'cda' ? 'ClinicalDocument' : 'DocumentReference',
+      facility: { facilityId: delivery.facilityId as string },
+      source: delivery.source ?? sourceOf(readings),
+      readings,
+    });
+    return [counted(delivery.listener, format, started, accepted(format, undefined, undefined, result))];
+  } catch (error) {
+    if (!(error instanceof MessageRejection) || error instanceof UnknownFacility) throw error;
+    return [counted(delivery.listener, format, started, rejected(format, undefined, undefined, error))];
+  }
+}
+
+async function receiveHl7(deps: IngestionDeps, delivery: Delivery, body: Buffer): Promise<MessageOutcome[]> {
+  const started = performance.now();
+  let envelopes: Hl7Envelope[];
+  try {
+    envelopes = splitHl7(body);
+  } catch (error) {
+    if (!(error instanceof MessageRejection)) throw error;
+    const header = readHeaderLeniently(body);
+    const outcome = rejected('hl7v2', header.controlId, header.messageType, error, header);
+    return [counted(delivery.listener, 'hl7v2', started, outcome)];
+  }
+  const outcomes: MessageOutcome[] = [];
+  for (const envelope of envelopes) {
+    const messageStarted = outcomes.length === 0 ? started : performance.now();
+    const { header } = envelope;
+    try {
+      const reading = withEmbeddedDocuments(readHl7(envelope));
+      const result = await ingestWithinBudget(deps, {
+        listener: delivery.listener,
+        format: 'hl7v2',
+        contentType: 'application/hl7-v2',
+        raw: envelope.bytes,
+        sender: header.sendingFacility || header.sendingApplication,
+        controlId: header.controlId,
+        messageType: header.messageType,
+        facility:
+          delivery.facilityId === undefined
+            ? { receivingIdentifier: header.receivingFacility }
+            : { facilityId: delivery.facilityId },
+        source: delivery.source ?? sourceOf([reading]),
+        readings: [reading],
+      });
+      const outcome = accepted('hl7v2', header.controlId, header.messageType, result, header);
+      outcomes.push(counted(delivery.listener, 'hl7v2', messageStarted, outcome));
+    } catch (error) {
+      const named = delivery.facilityId !== undefined;
+      if (!(error instanceof MessageRejection) || (named && error instanceof UnknownFacility)) throw error;
+      const outcome = rejected('hl7v2', header.controlId, header.messageType, error, header);
+      outcomes.push(counted(delivery.listener, 'hl7v2', messageStarted, outcome));
+    }
+  }
+  return outcomes;
+}
+
+function readCdaBody(body: Buffer): DocumentReading {
+  const reading = readCda(body);
+  const id = reading.documentId?.value.replace(/[^A-Za-z0-9._-]+/g, '_') ?? 'document';
+  // The CDA itself is the document of record; what it carries comes beside it.
+  return {
+    ...reading,
+    files: [
+      { fileName: `${id}.xml`, contentType: 'application/xml', content: body, source: 'ClinicalDocument' },
+      ...reading.files,
+    ],
+  };
+}
+
+function readFhirBody(body: Buffer): DocumentReading[] {
+  let resource: unknown;
+  try {
+    resource = JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new MessageRejection('AE', [
+      { location: '$', code: 100, text: `the body is not JSON: ${(error as Error).message}` },
+    ]);
+  }
+  return readFhirDocuments(resource).map(withEmbeddedDocuments);
+}
+
+/** Without a source named by the sender: an imaging report came from imaging, anything else from a lab. */
+function sourceOf(readings: DocumentReading[]): Source {
+  return readings.some((reading) => reading.documentTypeCode?.value === '18748-4') ? 'imaging' : 'lab';
+}
+
+let ackSequence = 0;
+/** MSH-10 of an ACK: unique within this process and across restarts, at most 20 characters (ST). */
+function ackControlId(): string {
+  ackSequence = (ackSequence + 1) % 1000;
+  return `HP${Date.now().toString(36)}${process.pid.toString(36)}${ackSequence.toString(36)}`.slice(0, 20);
+}
+
+function accepted(
+  format: Format,
+  controlId: string | undefined,
+  messageType: string | undefined,
+  result: Awaited<ReturnType<typeof ingestMessage>>,
+  header?: Hl7Header,
+): MessageOutcome {
+  return {
+    format,
+    controlId,
+    messageType,
+    outcome: result.outcome,
+    acknowledgment: 'AA',
+    requestIds: result.requestIds,
+    problems: [],
+    ack: header ? buildAck(header, { code: 'AA' }, { controlId: ackControlId() }) : undefined,
+  };
+}
+
+function rejected(
+  format: Format,
+  controlId: string | undefined,
+  messageType: string | undefined,
+  rejection: MessageRejection,
+  header?: Partial<Hl7Header>,
+): MessageOutcome {
+  return {
+    format,
+    controlId,
+    messageType,
+    outcome: 'rejected',
+    acknowledgment: rejection.acknowledgment,
+    requestIds: [],
+    problems: rejection.problems,
+    ack:
+      format === 'hl7v2'
+        ? buildAck(
+            header ?? {},
+            { code: rejection.acknowledgment, problems: rejection.problems },
+            { controlId: ackControlId() },
+          )
+        : undefined,
+  };
+}
+
+function counted(
+  listener: Listener,
+  format: Format,
+  started: number,
+  outcome: MessageOutcome,
+): MessageOutcome {
+  ingestedMessages.inc({ listener, format, outcome: outcome.outcome });
+  if (outcome.ack) acknowledgments.inc({ code: outcome.acknowledgment });
+  ingestionDuration.observe({ listener, format }, (performance.now() - started) / 1000);
+  return outcome;
+}

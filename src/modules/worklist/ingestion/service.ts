@@ -1,0 +1,566 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { type Kysely, sql } from 'kysely';
+import { inTransaction, sqlState } from '../../../platform/db/transactions.ts';
+import { pdfPageCount } from '../../../platform/pdf.ts';
+import type { ObjectStore } from '../../../platform/storage/object-store.ts';
+import { objectsReferencedBy, type StoredObjects } from '../../../platform/storage/orphans.ts';
+import type { DB } from '../../../tables.ts';
+import { decideMatch, type MatchOutcome, type PatientTraits } from '../identity.ts';
+import type { IntegrationQueue } from '../integration/queue.ts';
+import type { IdentityCheck, Status } from '../schemas.ts';
+import { type DocumentReading, type Field, type Format, MessageRejection } from './reading.ts';
+
+/** Raw messages as received: written under `inbox/` before their row commits. */
+export function inboxObjects(db: Kysely<DB>): StoredObjects {
+  return objectsReferencedBy(db, 'inbox/', 'inbound_messages');
+}
+
+/** MSH-6 (or the facility an HTTP caller named) is no facility's: AR over MLLP, 404 over HTTP. */
+export class UnknownFacility extends MessageRejection {
+  constructor(named: string) {
+    super('AR', [
+      {
+        location: 'MSH^1^6',
+        code: 204,
+        text: `no facility receives messages addressed to ${named || '(empty)'}`,
+      },
+    ]);
+  }
+}
+
+export type Listener = 'mllp' | 'http' | 'cli';
+export type Source = 'mssante' | 'lab' | 'imaging' | 'device' | 'paper';
+
+/** One message as a listener received it, read but not yet stored. */
+export interface InboundMessage {
+  listener: Listener;
+  format: Format;
+  contentType: string;
+  raw: Buffer;
+  /** MSH-4 for HL7 v2; for HTTP, who sent it (the token's subject). */
+  sender: string;
+  /** MSH-10; undefined where the format has none (CDA, FHIR). */
+  controlId: string | undefined;
+  messageType: string | undefined;
+  /** HTTP names the facility (already checked against the token); MLLP gives MSH-6. */
+  facility: { facilityId: string } | { receivingIdentifier: string };
+  source: Source;
+  readings: DocumentReading[];
+}
+
+export interface IngestionResult {
+  outcome: 'accepted' | 'duplicate';
+  facilityId: string;
+  /** The requests the message made, replaced or cancelled: the same ones again for a duplicate. */
+  requestIds: number[];
+}
+
+export interface IngestionDeps {
+  db: Kysely<DB>;
+  store: ObjectStore;
+  queue: IntegrationQueue;
+  /** For tests: runs after the files are stored and before the row commits, as a crash would fall. */
+  beforeCommit?: () => void | Promise<void>;
+  /** The test suite's strict budgets: a message over its statement budget fails. */
+  strictQueryBudgets?: boolean;
+  warn?: (message: string) => void;
+}
+
+interface KnownDocument {
+  documentId: string;
+  requestId: number;
+  status: Status;
+  integrationState: string | null;
+  ehrDocumentReference: string | null;
+}
+
+interface IngestionContext {
+  facility_id: string;
+  duplicate_request_ids: number[] | null;
+  known_documents: KnownDocument[];
+  authors: Array<{ rpps: string; provider_id: number }>;
+  request_ids: number[];
+}
+
+/** What each reading of a message becomes. */
+type Disposition =
+  | { kind: 'duplicate'; requestId: number }
+  | { kind: 'record'; reading: DocumentReading; replaces: KnownDocument | undefined }
+  | { kind: 'cancel'; target: KnownDocument; reason: string };
+
+/**
+ * Stores one received message and the documents it carries, once: the facility, a resend (same sender
+ * and control id, or a document id already received) and the documents a replacement or deletion
+ * names are found in one statement; identities are matched in a second; the raw message and the files
+ * are written to the object store; then the message, its requests, their attachments, extracted
+ * fields and identity checks, and the cancellations commit in one statement. Only then may a listener
+ * acknowledge. A concurrent resend that loses the race on the unique indexes is answered as the
+ * duplicate it is.
+ */
+export async function ingestMessage(deps: IngestionDeps, message: InboundMessage): Promise<IngestionResult> {
+  const context = await loadContext(deps.db, message);
+  if (context.duplicate_request_ids) {
+    return {
+      outcome: 'duplicate',
+      facilityId: context.facility_id,
+      requestIds: context.duplicate_request_ids,
+    };
+  }
+  const dispositions = message.readings.map((reading) => dispose(reading, context.known_documents));
+  if (dispositions.every((disposition) => disposition.kind === 'duplicate')) {
+    return {
+      outcome: 'duplicate',
+      facilityId: context.facility_id,
+      requestIds: dispositions.map((disposition) => disposition.requestId),
+    };
+  }
+  const recorded = dispositions.filter((disposition) => disposition.kind === 'record');
+  const matches = await matchIdentities(
+    deps.db,
+    context.facility_id,
+    recorded.map((disposition) => disposition.reading),
+  );
+  const stored = await storeFiles(deps.store, context.facility_id, message, recorded);
+  try {
+    await deps.beforeCommit?.();
+    const requestIds = await record(deps, message, context, dispositions, matches, stored);
+    return { outcome: 'accepted', facilityId: context.facility_id, requestIds };
+  } catch (error) {
+    await Promise.all(stored.keys.map((key) => deps.store.delete(key).catch(() => {})));
+    // A resend on another connection committed first: answer with what it stored.
+    if (sqlState(error) === '23505') {
+      const again = await loadContext(deps.db, message);
+      const requestIds =
+        again.duplicate_request_ids ??
+        message.readings.flatMap((reading) => {
+          const known = again.known_documents.find(
+            (document) => document.documentId === reading.documentId?.value,
+          );
+          return known ? [known.requestId] : [];
+        });
+      return { outcome: 'duplicate', facilityId: again.facility_id, requestIds };
+    }
+    throw error;
+  }
+}
+
+async function loadContext(db: Kysely<DB>, message: InboundMessage): Promise<IngestionContext> {
+  const documentIds = message.readings.flatMap((reading) =>
+    [reading.documentId?.value, reading.replacesDocumentId?.value].filter(
+      (id): id is string => id !== undefined,
+    ),
+  );
+  const rpps = message.readings.flatMap((reading) => (reading.authorRpps ? [reading.authorRpps.value] : []));
+  const facilityId =
+    'facilityId' in message.facility
+      ? sql`${message.facility.facilityId}::text`
+      : sql`coalesce((SELECT facility_id FROM facility_receiving_identifiers WHERE identifier = ${message.facility.receivingIdentifier}), ${message.facility.receivingIdentifier})`;
+  const { rows } = await sql<IngestionContext>`/* worklist.ingestionContext */
+    SELECT f.facility_id,
+           (SELECT m.request_ids FROM inbound_messages m
+            WHERE m.facility_id = f.facility_id AND m.sender = ${message.sender}
+              AND m.control_id = ${message.controlId ?? null}) AS duplicate_request_ids,
+           coalesce((SELECT json_agg(json_build_object('documentId', r.document_id, 'requestId', r.request_id,
+                              'status', r.status, 'integrationState', r.integration_state,
+                              'ehrDocumentReference', r.ehr_document_reference))
+                     FROM integration_requests r
+                     WHERE r.facility_id = f.facility_id AND r.document_id = ANY(${documentIds}::text[])), '[]') AS known_documents,
+           coalesce((SELECT json_agg(json_build_object('rpps', p.national_id, 'provider_id', p.provider_id))
+                     FROM providers p WHERE p.national_id = ANY(${rpps}::text[])), '[]') AS authors,
+           ARRAY(SELECT nextval(pg_get_serial_sequence('integration_requests', 'request_id'))
+                 FROM generate_series(1, ${message.readings.length}::int)) AS request_ids
+    FROM facilities f WHERE f.facility_id = ${facilityId}`.execute(db);
+  const context = rows[0];
+  if (!context) {
+    const named =
+      'facilityId' in message.facility ? message.facility.facilityId : message.facility.receivingIdentifier;
+    throw new UnknownFacility(named);
+  }
+  return { ...context, request_ids: context.request_ids.map(Number) };
+}
+
+function dispose(reading: DocumentReading, known: KnownDocument[]): Disposition {
+  const find = (id: Field | undefined) =>
+    id ? known.find((document) => document.documentId === id.value) : undefined;
+  if (reading.action === 'delete') {
+    const targetId = reading.replacesDocumentId ?? reading.documentId;
+    const target = find(targetId);
+    if (!target) throw unknownDocument(targetId, 'a deletion');
+    if (target.status === 'cancelled') return { kind: 'duplicate', requestId: target.requestId };
+    return { kind: 'cancel', target, reason: `deleted by its sender (${targetId?.source})` };
+  }
+  const same = find(reading.documentId);
+  if (same) return { kind: 'duplicate', requestId: same.requestId };
+  if (reading.action === 'replace') {
+    const replaced = find(reading.replacesDocumentId);
+    if (!replaced) throw unknownDocument(reading.replacesDocumentId, 'a replacement');
+    return { kind: 'record', reading, replaces: replaced };
+  }
+  return { kind: 'record', reading, replaces: undefined };
+}
+
+function unknownDocument(id: Field | undefined, what: string): MessageRejection {
+  return new MessageRejection('AE', [
+    {
+      location: hl7Location(id?.source) ?? id?.source ?? 'TXA^1^13',
+      code: 204,
+      text: id
+        ? `${what} of document ${id.value}, which was never received`
+        : `${what} that does not name the document it applies to`,
+    },
+  ]);
+}
+
+/** `TXA-13` → `TXA^1^13`, the ERR-2 form; undefined for a source that is not an HL7 field. */
+function hl7Location(source: string | undefined): string | undefined {
+  const match = source ? /^([A-Z][A-Z0-9]{2})-(\d+)/.exec(source) : null;
+  return match ? `${match[1]}^1^${match[2]}` : undefined;
+}
+
+/** Matches every recorded reading's identity in one statement: the facility's patients by INS or traits. */
+async function matchIdentities(
+  db: Kysely<DB>,
+  facilityId: string,
+  readings: DocumentReading[],
+): Promise<Array<MatchOutcome | undefined>> {
+  const matchable = readings.map(({ identity }) =>
+    Boolean(identity.ins || (identity.birthLastName && identity.birthDate)),
+  );
+  if (!matchable.some(Boolean)) return readings.map(() => undefined);
+  const column = (pick: (reading: DocumentReading) => Field<string> | undefined) =>
+    readings.map((reading) => pick(reading)?.value ?? null);
+  const firstGiven = (reading: DocumentReading) =>
+    reading.identity.firstBirthGivenName?.value ??
+    reading.identity.birthGivenNames?.value.split(' ')[0] ??
+    null;
+  const { rows } = await sql<PatientTraits & { ordinal: number }>`/* worklist.matchIdentities */
+    SELECT d.ordinal, p.patient_id, p.ins,
+           coalesce(p.ins = d.ins, false) AS same_ins,
+           coalesce(p.birth_last_name_key = identity_key(d.birth_last_name), false) AS same_name,
+           coalesce(p.first_given_name_key = identity_key(d.first_given_name), false) AS same_first_name,
+           coalesce(p.birth_date = d.birth_date, false) AS same_birth_date,
+           coalesce(p.sex = d.sex, false) AS same_sex,
+           p.birthplace_code = d.birthplace_code AS same_birthplace
+    FROM unnest(${column((r) => r.identity.ins)}::text[], ${column((r) => r.identity.birthLastName)}::text[],
+                ${readings.map(firstGiven)}::text[], ${column((r) => r.identity.birthDate)}::date[],
+                ${column((r) => r.identity.sex)}::text[], ${column((r) => r.identity.birthplaceCode)}::text[])
+         WITH ORDINALITY AS d(ins, birth_last_name, first_given_name, birth_date, sex, birthplace_code, ordinal)
+    CROSS JOIN LATERAL (
+      SELECT patient_id, ins, birth_last_name_key, first_given_name_key, birth_date, sex, birthplace_code
+      FROM patients
+      WHERE facility_id = ${facilityId}
+        AND (ins = d.ins OR (birth_date = d.birth_date AND birth_last_name_key = identity_key(d.birth_last_name)))
+      LIMIT 20
+    ) p`.execute(db);
+  return readings.map((reading, index) => {
+    if (!matchable[index]) return undefined;
+    const identity = reading.identity;
+    return decideMatch(
+      {
+        ins: identity.ins?.value,
+        birthLastName: identity.birthLastName?.value,
+        firstNames: identity.birthGivenNames?.value,
+        firstBirthGivenName: identity.firstBirthGivenName?.value,
+        birthDate: identity.birthDate?.value,
+        sex: identity.sex?.value,
+        birthplaceCode: identity.birthplaceCode?.value,
+      },
+      rows.filter((row) => Number(row.ordinal) === index + 1),
+    );
+  });
+}
+
+interface StoredFile {
+  fileName: string;
+  contentType: string;
+  sizeBytes: number;
+  sha256: string;
+  pages: number | null;
+  storageKey: string;
+}
+
+interface StoredMessage {
+  rawKey: string;
+  rawSha256: string;
+  /** Per recorded reading, its files in order. */
+  files: StoredFile[][];
+  keys: string[];
+}
+
+/** Writes the raw message and every carried file, side by side, before any row points at them. */
+async function storeFiles(
+  store: ObjectStore,
+  facilityId: string,
+  message: InboundMessage,
+  recorded: Array<Extract<Disposition, { kind: 'record' }>>,
+): Promise<StoredMessage> {
+  const rawKey = `inbox/${facilityId}/${randomUUID()}`;
+  const files = recorded.map(({ reading }) =>
+    reading.files.map(
+      (file): StoredFile => ({
+        fileName: file.fileName,
+        contentType: file.contentType,
+        sizeBytes: file.content.length,
+        sha256: createHash('sha256').update(file.content).digest('hex'),
+        pages: file.contentType === 'application/pdf' ? pdfPageCount(file.content) : null,
+        storageKey: `worklist/${facilityId}/${randomUUID()}`,
+      }),
+    ),
+  );
+  const writes: Array<{ key: string; content: Buffer; contentType: string }> = [
+    { key: rawKey, content: message.raw, contentType: message.contentType },
+    ...recorded.flatMap(({ reading }, index) =>
+      reading.files.map((file, position) => ({
+        key: (files[index] as StoredFile[])[position]?.storageKey as string,
+        content: file.content,
+        contentType: file.contentType,
+      })),
+    ),
+  ];
+  const keys = writes.map((write) => write.key);
+  const outcomes = await Promise.allSettled(
+    writes.map((write) =>
+      store.put(write.key, Readable.from([write.content]), {
+        contentType: write.contentType,
+        contentLength: write.content.length,
+      }),
+    ),
+  );
+  const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failed) {
+    await Promise.all(keys.map((key) => store.delete(key).catch(() => {})));
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return {
+    rawKey,
+    rawSha256: createHash('sha256').update(message.raw).digest('hex'),
+    files,
+    keys,
+  };
+}
+
+interface RequestRow {
+  requestId: number;
+  status: Status;
+  identityCheck: IdentityCheck;
+  patientId: number | null;
+  verifiedPatientId: number | null;
+  recordVerification: boolean;
+  note: string;
+}
+
+/** The request's state from its match and the reasons a person must see. */
+function requestState(
+  requestId: number,
+  reading: DocumentReading,
+  match: MatchOutcome | undefined,
+): RequestRow {
+  const reasons = reading.mismatchReasons;
+  if (!match) {
+    return {
+      requestId,
+      status: 'pending_verification',
+      identityCheck: reasons.length > 0 ? 'mismatch' : 'pending',
+      patientId: null,
+      verifiedPatientId: null,
+      recordVerification: true,
+      note: reasons[0] ?? 'not enough identity traits to match',
+    };
+  }
+  if (match.kind === 'matched' && reasons.length === 0) {
+    return {
+      requestId,
+      status: 'verified',
+      identityCheck: 'ok',
+      patientId: match.patientId,
+      verifiedPatientId: match.patientId,
+      recordVerification: true,
+      note: match.by === 'ins' ? 'matched by INS' : 'matched by strict traits',
+    };
+  }
+  // A match the document itself casts doubt on is a candidate, not a verification.
+  const candidate = match.kind === 'pending' ? null : match.patientId;
+  const note = match.kind === 'matched' ? reasons.join('; ') : [match.note, ...reasons].join('; ');
+  return {
+    requestId,
+    status: 'pending_verification',
+    identityCheck: match.kind === 'pending' && reasons.length === 0 ? 'pending' : 'mismatch',
+    patientId: null,
+    verifiedPatientId: candidate,
+    recordVerification: true,
+    note,
+  };
+}
+
+/** Every field a reader extracted, for the detail: `{ name: { value, source, confidence } }`. */
+function fieldsOf(reading: DocumentReading): Record<string, Field<unknown>> {
+  const fields: Record<string, Field<unknown>> = {};
+  for (const [name, field] of Object.entries(reading.identity)) if (field) fields[name] = field;
+  for (const name of [
+    'documentId',
+    'setId',
+    'versionNumber',
+    'replacesDocumentId',
+    'documentTypeCode',
+    'documentTypeLabel',
+    'title',
+    'procedureDate',
+    'authorRpps',
+    'priority',
+  ] as const) {
+    const field = reading[name];
+    if (field) fields[name] = field;
+  }
+  return fields;
+}
+
+function titleOf(reading: DocumentReading): string {
+  const title = reading.title?.value ?? reading.documentTypeLabel?.value;
+  if (title) return title.slice(0, 500);
+  const date = reading.procedureDate ? ` of ${reading.procedureDate.value}` : '';
+  return `Document${date}`;
+}
+
+async function record(
+  deps: IngestionDeps,
+  message: InboundMessage,
+  context: IngestionContext,
+  dispositions: Disposition[],
+  matches: Array<MatchOutcome | undefined>,
+  stored: StoredMessage,
+): Promise<number[]> {
+  const recorded = dispositions.filter((disposition) => disposition.kind === 'record');
+  const cancelled = dispositions.filter((disposition) => disposition.kind === 'cancel');
+  const rows = recorded.map(({ reading }, index) =>
+    requestState(context.request_ids[index] as number, reading, matches[index]),
+  );
+  // A replaced document not yet in the EHR leaves the worklist; one already there stays integrated until
+  // its replacement is integrated, which supersedes it in the EHR.
+  const replacedBefore = recorded.flatMap(({ replaces }, index) =>
+    replaces && replaces.status !== 'integrated' && replaces.status !== 'cancelled'
+      ? [{ requestId: replaces.requestId, reason: `replaced by request ${rows[index]?.requestId}` }]
+      : [],
+  );
+  const cancellations = [
+    ...replacedBefore,
+    ...cancelled.map(({ target, reason }) => ({ requestId: target.requestId, reason })),
+  ];
+  // A deleted document already in the EHR is withdrawn there too: a job, in the same transaction.
+  const withdrawals = cancelled.filter(({ target }) => target.ehrDocumentReference !== null);
+  const requestIds = [
+    ...rows.map((row) => row.requestId),
+    ...dispositions.flatMap((disposition) =>
+      disposition.kind === 'duplicate' ? [disposition.requestId] : [],
+    ),
+    ...cancelled.map(({ target }) => target.requestId),
+  ];
+  const authorOf = (reading: DocumentReading) =>
+    context.authors.find((author) => author.rpps === reading.authorRpps?.value)?.provider_id ?? null;
+  const readings = recorded.map(({ reading }) => reading);
+  const files = stored.files.flatMap((list, index) =>
+    list.map((file) => ({ ...file, requestId: rows[index]?.requestId as number })),
+  );
+  const each = <T>(pick: (reading: DocumentReading, index: number) => T) => readings.map(pick);
+  const statement = sql`/* worklist.recordIngestion */
+    WITH message AS (
+      INSERT INTO inbound_messages (facility_id, listener, format, sender, control_id, message_type, content_type,
+        size_bytes, sha256, storage_key, request_ids)
+      VALUES (${context.facility_id}, ${message.listener}, ${message.format}, ${message.sender}, ${message.controlId ?? null},
+              ${message.messageType ?? null}, ${message.contentType}, ${message.raw.length}, ${stored.rawSha256},
+              ${stored.rawKey}, ${requestIds}::bigint[])
+      RETURNING message_id
+    ),
+    document AS (
+      SELECT d.*, p.first_name, p.used_last_name, p.birth_last_name AS patient_birth_last_name
+      FROM unnest(${rows.map((row) => row.requestId)}::bigint[], ${rows.map((row) => row.status)}::text[],
+                  ${rows.map((row) => row.identityCheck)}::text[], ${rows.map((row) => row.patientId)}::bigint[],
+                  ${each((r) => r.documentTypeCode?.value ?? null)}::text[], ${each((r) => r.documentTypeLabel?.value ?? null)}::text[],
+                  ${each(titleOf)}::text[], ${each((r) => r.procedureDate?.value ?? null)}::date[],
+                  ${each(authorOf)}::bigint[], ${each((r) => r.priority?.value ?? 'routine')}::text[],
+                  ${each((r) => String(r.files.length))}::int[], ${each((r) => r.documentId?.value ?? null)}::text[],
+                  ${recorded.map(({ replaces }) => replaces?.requestId ?? null)}::bigint[],
+                  ${each((r) => r.identity.reliability?.value ?? null)}::text[],
+                  ${each((r) => JSON.stringify(r.mismatchReasons))}::jsonb[],
+                  ${each((r) => [r.identity.usedGivenName?.value, r.identity.firstBirthGivenName?.value, r.identity.usedLastName?.value, r.identity.birthLastName?.value].filter(Boolean).join(' '))}::text[])
+           AS d(request_id, status, identity_check, patient_id, document_type_code, document_type_label, title,
+                procedure_date, author_provider_id, priority, attachment_count, document_id, replaces_request_id,
+                identity_reliability, mismatch_reasons, extracted_names)
+      LEFT JOIN patients p ON p.patient_id = d.patient_id
+    ),
+    requests AS (
+      INSERT INTO integration_requests (request_id, facility_id, source, status,
+        document_type_code, document_type_label, title, procedure_date, patient_id, author_provider_id, priority,
+        identity_check, attachment_count, search_text, message_id, format, document_id, replaces_request_id,
+        identity_reliability, mismatch_reasons)
+      -- The ids were drawn from the sequence beforehand, so every CTE below knows its request's.
+      OVERRIDING SYSTEM VALUE
+      SELECT d.request_id, ${context.facility_id}, ${message.source}, d.status, d.document_type_code,
+             d.document_type_label, d.title, d.procedure_date, d.patient_id, d.author_provider_id, d.priority,
+             d.identity_check, d.attachment_count,
+             -- Matched or not, the names the document gives are searchable.
+             identity_key(concat_ws(' ', d.title, d.first_name, coalesce(d.used_last_name, d.patient_birth_last_name),
+                                    d.patient_birth_last_name, d.extracted_names)),
+             message.message_id, ${message.format}, d.document_id, d.replaces_request_id, d.identity_reliability,
+             ARRAY(SELECT jsonb_array_elements_text(d.mismatch_reasons))
+      FROM document d, message
+      RETURNING request_id
+    ),
+    files AS (
+      INSERT INTO attachments (request_id, file_name, content_type, size_bytes, sha256, pages, storage_key)
+      SELECT f.request_id, f.file_name, f.content_type, f.size_bytes, f.sha256, f.pages, f.storage_key
+      FROM unnest(${files.map((f) => f.requestId)}::bigint[], ${files.map((f) => f.fileName)}::text[],
+                  ${files.map((f) => f.contentType)}::text[], ${files.map((f) => f.sizeBytes)}::bigint[],
+                  ${files.map((f) => f.sha256)}::text[], ${files.map((f) => f.pages)}::int[],
+                  ${files.map((f) => f.storageKey)}::text[])
+           AS f(request_id, file_name, content_type, size_bytes, sha256, pages, storage_key)
+      WHERE f.request_id IN (SELECT request_id FROM requests)
+    ),
+    extracted AS (
+      INSERT INTO extracted_metadata (request_id, extractor, ins, ins_oid, birth_last_name, used_last_name, first_names,
+        first_birth_given_name, used_given_name, birth_date, sex, birthplace_code, ipp, procedure_date,
+        document_type_code, author_rpps, confidence, fields)
+      SELECT e.request_id, ${message.format}, e.ins, e.ins_oid, e.birth_last_name, e.used_last_name, e.first_names,
+             e.first_birth_given_name, e.used_given_name, e.birth_date, e.sex, e.birthplace_code, e.ipp,
+             e.procedure_date, e.document_type_code, e.author_rpps,
+             (SELECT coalesce(jsonb_object_agg(key, value -> 'confidence'), '{}') FROM jsonb_each(e.fields)), e.fields
+      FROM unnest(${rows.map((row) => row.requestId)}::bigint[], ${each((r) => r.identity.ins?.value ?? null)}::text[],
+                  ${each((r) => r.identity.insOid?.value ?? null)}::text[], ${each((r) => r.identity.birthLastName?.value ?? null)}::text[],
+                  ${each((r) => r.identity.usedLastName?.value ?? null)}::text[], ${each((r) => r.identity.birthGivenNames?.value ?? null)}::text[],
+                  ${each((r) => r.identity.firstBirthGivenName?.value ?? null)}::text[], ${each((r) => r.identity.usedGivenName?.value ?? null)}::text[],
+                  ${each((r) => r.identity.birthDate?.value ?? null)}::date[], ${each((r) => r.identity.sex?.value ?? null)}::text[],
+                  ${each((r) => r.identity.birthplaceCode?.value ?? null)}::text[], ${each((r) => r.identity.ipp?.value ?? null)}::text[],
+                  ${each((r) => r.procedureDate?.value ?? null)}::date[], ${each((r) => r.documentTypeCode?.value ?? null)}::text[],
+                  ${each((r) => r.authorRpps?.value ?? null)}::text[], ${each((r) => JSON.stringify(fieldsOf(r)))}::jsonb[])
+           AS e(request_id, ins, ins_oid, birth_last_name, used_last_name, first_names, first_birth_given_name,
+                used_given_name, birth_date, sex, birthplace_code, ipp, procedure_date, document_type_code, author_rpps, fields)
+      WHERE e.request_id IN (SELECT request_id FROM requests)
+    ),
+    checks AS (
+      INSERT INTO verifications (request_id, kind, outcome, patient_id, verified_by, note)
+      SELECT v.request_id, 'identity', v.outcome, v.patient_id, 'matcher', v.note
+      FROM unnest(${rows.map((row) => row.requestId)}::bigint[], ${rows.map((row) => row.identityCheck)}::text[],
+                  ${rows.map((row) => row.verifiedPatientId)}::bigint[], ${rows.map((row) => row.note)}::text[])
+           AS v(request_id, outcome, patient_id, note)
+      WHERE v.request_id IN (SELECT request_id FROM requests)
+    ),
+    cancelled AS (
+      UPDATE integration_requests r
+      SET status = 'cancelled', cancelled_at = now(), cancellation_reason = c.reason, updated_at = now(),
+          integration_state = CASE WHEN r.ehr_document_reference IS NULL THEN r.integration_state ELSE 'queued' END
+      FROM unnest(${cancellations.map((c) => c.requestId)}::bigint[], ${cancellations.map((c) => c.reason)}::text[])
+           AS c(request_id, reason)
+      WHERE r.request_id = c.request_id AND r.facility_id = ${context.facility_id}
+      RETURNING r.request_id
+    )
+    SELECT (SELECT count(*) FROM requests)::int AS requests, (SELECT count(*) FROM cancelled)::int AS cancelled`;
+  if (withdrawals.length === 0) {
+    await statement.execute(deps.db);
+    return requestIds;
+  }
+  await inTransaction(deps.db, async (trx) => {
+    await statement.execute(trx);
+    for (const { target } of withdrawals) await deps.queue.enqueue(trx, target.requestId);
+  });
+  return requestIds;
+}

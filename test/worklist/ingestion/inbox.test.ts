@@ -1,0 +1,411 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cdaDocument,
+  documentId,
+  fhirDocumentBundle,
+  insWithKey,
+  mdmMessage,
+  oruMessage,
+  type SampleDocument,
+  type SamplePatient,
+} from '../../../src/modules/worklist/operations/sample-messages.ts';
+import { onePagePdf } from '../../../src/platform/pdf.ts';
+import { costOf, createTestContext, type TestContext } from '../../support/harness.ts';
+import { CAMILLE_DUPONT, createFacility } from '../../support/worklist.ts';
+
+const FACILITY = 'FAC-INBOX';
+const camille: SamplePatient = {
+  ins: CAMILLE_DUPONT.ins,
+  ipp: 'IPP-1',
+  birthLastName: 'DUPONT',
+  givenNames: ['Camille'],
+  birthDate: CAMILLE_DUPONT.birthDate,
+  sex: 'F',
+  reliability: 'QUAL',
+};
+let counter = 0;
+const nextId = (prefix: string) => `${prefix}${++counter}`;
+const labReport = (extension = nextId('LAB-')): SampleDocument => ({
+  id: documentId(extension),
+  typeCode: '11502-2',
+  title: "CR d'examens biologiques",
+  procedureDate: '2026-11-19',
+  authorRpps: '10001234567',
+  pdf: onePagePdf('Hemogramme', 'Camille DUPONT'),
+});
+
+describe('POST /v2/inbox', () => {
+  let context: TestContext;
+  let author: { authorization: string };
+  let patientId: number;
+
+  beforeAll(async () => {
+    context = await createTestContext();
+    [patientId] = (await createFacility(context, FACILITY, {
+      patients: [{ ipp: 'IPP-1', ...CAMILLE_DUPONT }],
+    })) as [number];
+    await createFacility(context, 'FAC-OTHER');
+    author = context.auth('author', 'lab-interface', { facilities: [FACILITY] });
+  });
+  afterAll(async () => {
+    await context.close();
+  });
+
+  const post = (body: Buffer | string, contentType: string, facilityId = FACILITY, headers = author) =>
+    context.app.inject({
+      method: 'POST',
+      url: `/v2/inbox?facilityId=${facilityId}&source=lab`,
+      headers: { ...headers, 'content-type': contentType },
+      payload: body,
+    });
+  const detail = async (id: number) => {
+    const response = await context.app.inject({
+      method: 'GET',
+      url: `/v2/worklist/${id}`,
+      headers: context.auth('reader', 'clinician', { facilities: [FACILITY] }),
+    });
+    expect(response.statusCode).toBe(200);
+    return response.json();
+  };
+  const requestCount = async () => {
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM integration_requests`.execute(
+      context.runtime.database.db,
+    );
+    return rows[0]?.n;
+  };
+
+  it('reads an ORU^R01 carrying a PDF, matches the patient by INS and keeps the raw message, within 4 statements', async () => {
+    const message = oruMessage({
+      controlId: nextId('CTRL'),
+      sendingFacility: 'LABO',
+      receivingFacility: FACILITY,
+      patient: camille,
+      document: labReport(),
+    });
+    const response = await post(message, 'application/hl7-v2');
+    expect(response.statusCode, response.body).toBe(202);
+    expect(costOf(response.headers).queries).toBeLessThanOrEqual(4);
+    const body = response.json();
+    expect(body.messages).toHaveLength(1);
+    expect(body.messages[0]).toMatchObject({
+      outcome: 'accepted',
+      acknowledgment: 'AA',
+      messageType: 'ORU^R01',
+    });
+    const request = await detail(body.requestIds[0]);
+    expect(request).toMatchObject({
+      status: 'verified',
+      identityCheck: 'ok',
+      format: 'hl7v2',
+      documentType: { code: '11502-2' },
+      procedureDate: '2026-11-19',
+      mismatchReasons: [],
+      patient: { id: patientId },
+    });
+    expect(request.attachments).toHaveLength(1);
+    expect(request.attachments[0]).toMatchObject({ contentType: 'application/pdf', pages: 1 });
+    expect(request.extracted.fields.ins).toMatchObject({ value: CAMILLE_DUPONT.ins, confidence: 1 });
+    expect(request.extracted.fields.ins.source).toMatch(/^PID-3/);
+    expect(request.extracted.fields.birthLastName.source).toMatch(/^PID-5/);
+    // The message as received, byte for byte.
+    const raw = await fetchObject(context, request.message.downloadUrl);
+    expect(Buffer.compare(raw, message)).toBe(0);
+    expect(request.message).toMatchObject({ format: 'hl7v2', sender: 'LABO', listener: 'http' });
+  });
+
+  it('answers a resend with the same request and stores nothing new', async () => {
+    const message = oruMessage({
+      controlId: nextId('CTRL'),
+      sendingFacility: 'LABO',
+      receivingFacility: FACILITY,
+      patient: camille,
+      document: labReport(),
+    });
+    const first = await post(message, 'application/hl7-v2');
+    expect(first.statusCode).toBe(202);
+    const before = await requestCount();
+    const again = await post(message, 'application/hl7-v2');
+    expect(again.statusCode).toBe(200);
+    expect(again.json().requestIds).toEqual(first.json().requestIds);
+    expect(again.json().messages[0]).toMatchObject({ outcome: 'duplicate', acknowledgment: 'AA' });
+    expect(await requestCount()).toBe(before);
+  });
+
+  it('takes the same document under another control id as a duplicate too (TXA-12)', async () => {
+    const document = labReport();
+    const cda = cdaDocument({ patient: camille, document, facilityId: FACILITY });
+    const build = (controlId: string) =>
+      mdmMessage({
+        controlId,
+        sendingFacility: 'RIS',
+        receivingFacility: FACILITY,
+        patient: camille,
+        document,
+        cda,
+      });
+    const first = await post(build(nextId('MDM')), 'application/hl7-v2');
+    expect(first.statusCode).toBe(202);
+    const again = await post(build(nextId('MDM')), 'application/hl7-v2');
+    expect(again.statusCode).toBe(200);
+    expect(again.json().requestIds).toEqual(first.json().requestIds);
+  });
+
+  it('reads the CDA an MDM^T02 carries and the PDF inside it; a CDA naming another birth date is a mismatch', async () => {
+    const document = labReport();
+    const agreeing = await post(
+      mdmMessage({
+        controlId: nextId('MDM'),
+        sendingFacility: 'RIS',
+        receivingFacility: FACILITY,
+        patient: camille,
+        document,
+        cda: cdaDocument({ patient: camille, document, facilityId: FACILITY }),
+      }),
+      'application/hl7-v2',
+    );
+    expect(agreeing.statusCode).toBe(202);
+    const matched = await detail(agreeing.json().requestIds[0]);
+    expect(matched).toMatchObject({ status: 'verified', identityCheck: 'ok' });
+    expect(matched.attachments.map((a: { contentType: string }) => a.contentType).sort()).toEqual([
+      'application/pdf',
+      'application/xml',
+    ]);
+
+    const other = labReport();
+    const disagreeing = await post(
+      mdmMessage({
+        controlId: nextId('MDM'),
+        sendingFacility: 'RIS',
+        receivingFacility: FACILITY,
+        patient: camille,
+        document: other,
+        cda: cdaDocument({
+          patient: { ...camille, birthDate: '1980-03-12' },
+          document: other,
+          facilityId: FACILITY,
+        }),
+      }),
+      'application/hl7-v2',
+    );
+    expect(disagreeing.statusCode).toBe(202);
+    const mismatch = await detail(disagreeing.json().requestIds[0]);
+    expect(mismatch).toMatchObject({
+      status: 'pending_verification',
+      identityCheck: 'mismatch',
+      patient: null,
+    });
+    expect(mismatch.mismatchReasons.join(' ')).toMatch(/birth date 1979-03-12 .* 1980-03-12/);
+  });
+
+  it('links a replacement to what it replaces and takes the replaced one out of the worklist', async () => {
+    const original = labReport();
+    const cdaOf = (document: SampleDocument) =>
+      cdaDocument({ patient: camille, document, facilityId: FACILITY });
+    const first = await post(
+      mdmMessage({
+        controlId: nextId('MDM'),
+        sendingFacility: 'RIS',
+        receivingFacility: FACILITY,
+        patient: camille,
+        document: original,
+        cda: cdaOf(original),
+      }),
+      'application/hl7-v2',
+    );
+    const originalId = first.json().requestIds[0];
+    const corrected = { ...labReport(), replaces: original.id };
+    const second = await post(
+      mdmMessage({
+        controlId: nextId('MDM'),
+        sendingFacility: 'RIS',
+        receivingFacility: FACILITY,
+        patient: camille,
+        document: corrected,
+        cda: cdaOf(corrected),
+        action: 'replace',
+      }),
+      'application/hl7-v2',
+    );
+    expect(second.statusCode).toBe(202);
+    const replacement = await detail(second.json().requestIds[0]);
+    expect(replacement.replaces).toMatchObject({ id: originalId });
+    const replaced = await detail(originalId);
+    expect(replaced).toMatchObject({ status: 'cancelled', replacedBy: replacement.id });
+    expect(replaced.cancellation.reason).toMatch(/replaced by request/);
+  });
+
+  it('cancels a deleted document, and refuses a replacement or deletion of one never received (AE, TXA-13)', async () => {
+    const document = labReport();
+    const cda = cdaDocument({ patient: camille, document, facilityId: FACILITY });
+    const mdm = (action: 'new' | 'delete') =>
+      mdmMessage({
+        controlId: nextId('MDM'),
+        sendingFacility: 'RIS',
+        receivingFacility: FACILITY,
+        patient: camille,
+        document,
+        cda,
+        action,
+      });
+    const created = await post(mdm('new'), 'application/hl7-v2');
+    const deleted = await post(mdm('delete'), 'application/hl7-v2');
+    expect(deleted.statusCode).toBe(202);
+    expect(deleted.json().requestIds).toEqual(created.json().requestIds);
+    expect(await detail(created.json().requestIds[0])).toMatchObject({ status: 'cancelled' });
+
+    const orphan = { ...labReport(), replaces: documentId('NEVER-SEEN') };
+    const refused = await post(
+      mdmMessage({
+        controlId: nextId('MDM'),
+        sendingFacility: 'RIS',
+        receivingFacility: FACILITY,
+        patient: camille,
+        document: orphan,
+        cda: cdaDocument({ patient: camille, document: orphan, facilityId: FACILITY }),
+        action: 'replace',
+      }),
+      'application/hl7-v2',
+    );
+    expect(refused.statusCode).toBe(422);
+    expect(refused.headers['content-type']).toMatch(/problem\+json/);
+    expect(refused.json().errors[0].field).toMatch(/^TXA\^1\^13|relatedDocument/);
+  });
+
+  it('records an INS whose key is wrong as a reason a person must see', async () => {
+    const wrongKey = `${CAMILLE_DUPONT.ins.slice(0, 13)}${CAMILLE_DUPONT.ins.endsWith('00') ? '01' : '00'}`;
+    const response = await post(
+      oruMessage({
+        controlId: nextId('CTRL'),
+        sendingFacility: 'LABO',
+        receivingFacility: FACILITY,
+        patient: { ...camille, ins: wrongKey },
+        document: labReport(),
+      }),
+      'application/hl7-v2',
+    );
+    expect(response.statusCode).toBe(202);
+    const request = await detail(response.json().requestIds[0]);
+    expect(request.identityCheck).toBe('mismatch');
+    expect(request.mismatchReasons.join(' ')).toMatch(/key/);
+  });
+
+  it('decodes Latin-1 names (MSH-18 8859/1) and finds the PDF in OBX-5 component 1', async () => {
+    const helene: SamplePatient = {
+      ins: insWithKey('2850375056123'),
+      ipp: 'IPP-H',
+      birthLastName: 'LEFÈVRE',
+      givenNames: ['Hélène', 'Françoise'],
+      birthDate: '1985-03-02',
+      sex: 'F',
+    };
+    const response = await post(
+      oruMessage({
+        controlId: nextId('CTRL'),
+        sendingFacility: 'LABO',
+        receivingFacility: FACILITY,
+        patient: helene,
+        document: labReport(),
+        charset: '8859/1',
+        placement: 'component1',
+      }),
+      'application/hl7-v2',
+    );
+    expect(response.statusCode).toBe(202);
+    const request = await detail(response.json().requestIds[0]);
+    expect(request.extracted).toMatchObject({ birthLastName: 'LEFÈVRE', firstBirthGivenName: 'Hélène' });
+    expect(request.attachments[0]).toMatchObject({ contentType: 'application/pdf' });
+    // Nobody of the facility has this identity: it waits for a person.
+    expect(request).toMatchObject({ status: 'pending_verification', identityCheck: 'pending' });
+  });
+
+  it('takes a CDA R2 document and a FHIR Bundle, each once', async () => {
+    const cdaReport = labReport();
+    const cda = await post(
+      cdaDocument({ patient: camille, document: cdaReport, facilityId: FACILITY }),
+      'application/xml',
+    );
+    expect(cda.statusCode).toBe(202);
+    const fromCda = await detail(cda.json().requestIds[0]);
+    expect(fromCda).toMatchObject({
+      format: 'cda',
+      status: 'verified',
+      documentId: `${cdaReport.id.root}^${cdaReport.id.extension}`,
+    });
+    expect(fromCda.extracted.fields.ins.source).toMatch(/^ClinicalDocument\/recordTarget/);
+
+    const bundle = JSON.stringify(
+      fhirDocumentBundle({ patient: camille, document: labReport(), facilityId: FACILITY }),
+    );
+    const fhir = await post(bundle, 'application/fhir+json');
+    expect(fhir.statusCode).toBe(202);
+    expect(await detail(fhir.json().requestIds[0])).toMatchObject({ format: 'fhir', status: 'verified' });
+    const again = await post(bundle, 'application/fhir+json');
+    expect(again.statusCode).toBe(200);
+    expect(again.json().requestIds).toEqual(fhir.json().requestIds);
+  });
+
+  it('answers what it cannot read with problem+json naming the place', async () => {
+    const garbage = await post('this is not HL7', 'application/hl7-v2');
+    expect(garbage.statusCode).toBe(400);
+    expect(garbage.headers['content-type']).toMatch(/problem\+json/);
+
+    const adt = await post(
+      'MSH|^~\\&|ADT|HOSP|HOTPATH|FAC-INBOX|20261119||ADT^A01|A1|P|2.5\rPID|1||123^^^H^PI||DOE^JOHN\r',
+      'application/hl7-v2',
+    );
+    expect(adt.statusCode).toBe(422);
+    expect(adt.json().errors[0].field).toBe('MSH^1^9');
+
+    const truncated = oruMessage({
+      controlId: nextId('CTRL'),
+      sendingFacility: 'LABO',
+      receivingFacility: FACILITY,
+      patient: camille,
+      document: { ...labReport(), pdf: onePagePdf('x').subarray(0, 200) },
+    });
+    const cut = await post(truncated, 'application/hl7-v2');
+    expect(cut.statusCode).toBe(422);
+    expect(cut.json().errors[0].field).toMatch(/^OBX\^1\^5/);
+
+    const notXml = await post('<ClinicalDocument><unclosed>', 'application/xml');
+    expect(notXml.statusCode).toBe(400);
+    const notJson = await post('{"resourceType":', 'application/fhir+json');
+    expect(notJson.statusCode).toBe(400);
+
+    const pdf = await post(onePagePdf('x'), 'application/octet-stream');
+    expect(pdf.statusCode).toBe(415);
+  });
+
+  it('keeps facilities apart: another facility is not found, and so is one the token may not see', async () => {
+    const message = oruMessage({
+      controlId: nextId('CTRL'),
+      sendingFacility: 'LABO',
+      receivingFacility: FACILITY,
+      patient: camille,
+      document: labReport(),
+    });
+    expect((await post(message, 'application/hl7-v2', 'FAC-OTHER')).statusCode).toBe(404);
+    expect((await post(message, 'application/hl7-v2', 'FAC-NOWHERE', context.auth('admin'))).statusCode).toBe(
+      404,
+    );
+    expect(
+      (
+        await post(
+          message,
+          'application/hl7-v2',
+          FACILITY,
+          context.auth('reader', 'r', { facilities: [FACILITY] }),
+        )
+      ).statusCode,
+    ).toBe(403);
+  });
+});
+
+/** Downloads an object through the URL the detail gave (the file-system store's signed route). */
+async function fetchObject(context: TestContext, url: string): Promise<Buffer> {
+  const { pathname, search } = new URL(url);
+  const response = await context.app.inject({ method: 'GET', url: `${pathname}${search}` });
+  expect(response.statusCode).toBe(200);
+  return response.rawPayload;
+}
