@@ -1,9 +1,17 @@
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  cdaDocument,
+  documentId,
+  fhirDocumentBundle,
+  insWithKey,
+  oruMessage,
+} from '../src/modules/worklist/operations/sample-messages.ts';
+import { onePagePdf } from '../src/platform/pdf.ts';
 import { HOTPATH_BIN, type ServeProcess, startServeProcess } from '../testkit/serve-process.ts';
 import { costOf } from './support/harness.ts';
 
@@ -80,6 +88,59 @@ describe('hotpath CLI on the embedded default', { timeout: 900_000 }, () => {
     const metrics = await (await fetch(`${baseUrl}/metrics`)).text();
     expect(metrics).toMatch(/hotpath_documents_registry_mismatches 0/);
     expect(metrics).toMatch(/hotpath_documents_reconcile_last_run_timestamp_seconds [1-9]/);
+  });
+
+  it('ingests HL7, CDA and FHIR files, a line each, once; and routes a receiving identifier', async () => {
+    const patient = {
+      ins: insWithKey('1840312345678'),
+      ipp: 'CLI-1',
+      birthLastName: 'MARTIN',
+      givenNames: ['Noël'],
+      birthDate: '1984-03-12',
+      sex: 'M' as const,
+    };
+    const report = (extension: string) => ({
+      id: documentId(extension),
+      typeCode: '11502-2',
+      title: "CR d'examens biologiques",
+      procedureDate: '2026-11-19',
+      pdf: onePagePdf(extension),
+    });
+    const files = {
+      'result.hl7': oruMessage({
+        controlId: 'CLI-1',
+        sendingFacility: 'LABO',
+        receivingFacility: 'FAC-0001',
+        patient,
+        document: report('CLI-HL7'),
+      }),
+      'letter.xml': cdaDocument({ patient, document: report('CLI-CDA'), facilityId: 'FAC-0001' }),
+      'bundle.json': Buffer.from(
+        JSON.stringify(fhirDocumentBundle({ patient, document: report('CLI-FHIR'), facilityId: 'FAC-0001' })),
+      ),
+      'broken.hl7': Buffer.from('MSH|^~\\&|LABO|L|HOTPATH|FAC-0001|20261119||ADT^A01|X1|P|2.5\r'),
+    };
+    const paths = Object.entries(files).map(([name, content]) => {
+      const file = path.join(dataDir, name);
+      writeFileSync(file, content);
+      return file;
+    });
+    const first = await hotpath('ingest', ...paths, '--facility', 'FAC-0001').catch((error) => error);
+    expect(first.code).toBe(1);
+    expect(first.stdout).toMatch(/result\.hl7: message CLI-1 accepted: request \d+/);
+    expect(first.stdout).toMatch(/letter\.xml: cda accepted: request \d+/);
+    expect(first.stdout).toMatch(/bundle\.json: fhir accepted: request \d+/);
+    expect(first.stdout).toMatch(/broken\.hl7: message X1 rejected \(AR\): MSH\^1\^9/);
+    const again = await hotpath('ingest', ...paths.slice(0, 3), '--facility', 'FAC-0001');
+    expect(again.stdout.match(/ duplicate: request /g)).toHaveLength(3);
+
+    const routed = await hotpath('facility', 'receive-as', 'FAC-0001', 'LABO-DESTINATION');
+    expect(routed.stdout).toContain('FAC-0001 receives messages addressed to FAC-0001, LABO-DESTINATION');
+    const refused = await hotpath('facility', 'receive-as', 'FAC-0002', 'LABO-DESTINATION').catch(
+      (error) => error,
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('LABO-DESTINATION already routes to FAC-0001');
   });
 
   it('stops cleanly on SIGTERM and leaves the database to whoever is still attached', async () => {

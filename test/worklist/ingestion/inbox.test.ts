@@ -319,6 +319,30 @@ describe('POST /v2/inbox', () => {
     expect(request).toMatchObject({ status: 'pending_verification', identityCheck: 'pending' });
   });
 
+  it('takes a batch (FHS/BHS), each message on its own: one accepted, one refused', async () => {
+    const good = oruMessage({
+      controlId: nextId('BATCH'),
+      sendingFacility: 'LABO',
+      receivingFacility: FACILITY,
+      patient: camille,
+      document: labReport(),
+    });
+    const unsupported = Buffer.from(
+      `MSH|^~\\&|ADT|LABO|HOTPATH|${FACILITY}|20261119||ADT^A01|${nextId('BATCH')}|P|2.5\rPID|1||1^^^H^PI||DOE^JOHN\r`,
+    );
+    const batch = Buffer.concat([
+      Buffer.from('FHS|^~\\&|LABO|L|HOTPATH|H|20261119\rBHS|^~\\&|LABO|L|HOTPATH|H|20261119\r'),
+      good,
+      unsupported,
+      Buffer.from('BTS|2\rFTS|1\r'),
+    ]);
+    const response = await post(batch, 'application/hl7-v2');
+    expect(response.statusCode).toBe(202);
+    const { messages, requestIds } = response.json();
+    expect(messages.map((m: { acknowledgment: string }) => m.acknowledgment)).toEqual(['AA', 'AR']);
+    expect(requestIds).toHaveLength(1);
+  });
+
   it('takes a CDA R2 document and a FHIR Bundle, each once', async () => {
     const cdaReport = labReport();
     const cda = await post(

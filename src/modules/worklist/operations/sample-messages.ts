@@ -289,7 +289,9 @@ export function cdaDocument(options: {
     '  <author>',
     `    <time value="${compact(document.procedureDate)}"/>`,
     '    <assignedAuthor>',
-    `      <id root="${RPPS_OID}" extension="8${document.authorRpps ?? '00000000000'}"/>`,
+    document.authorRpps
+      ? `      <id root="${RPPS_OID}" extension="8${document.authorRpps}"/>`
+      : '      <id nullFlavor="UNK"/>',
     '    </assignedAuthor>',
     '  </author>',
     '  <custodian><assignedCustodian><representedCustodianOrganization>',
