@@ -8,6 +8,7 @@ import { insKeyIsValid } from '../identity.ts';
 import { isLoincCode, LOINC_OID, loincLabel } from './loinc.ts';
 import {
   type CarriedFile,
+  calendarDateOf,
   type DocumentReading,
   type Field,
   type IdentityReading,
@@ -194,7 +195,7 @@ function readIdentity(patientRole: Located, findings: Findings): IdentityReading
   const birthValue = birthTime && attribute(birthTime, 'value');
   if (birthTime && birthValue !== undefined) {
     const source = `${birthTime.path}/@value`;
-    const date = readTs(birthValue);
+    const date = calendarDateOf(birthValue);
     if (date === 'invalid') {
       findings.problems.push({
         location: source,
@@ -382,7 +383,7 @@ function dateField(
   findings: Findings,
 ): Field | undefined {
   const source = `${located.path}/@value`;
-  const date = readTs(value);
+  const date = calendarDateOf(value);
   if (date === 'invalid') {
     findings.problems.push({ location: source, code: 102, text: `${value} is not an HL7 date` });
     return undefined;
@@ -540,26 +541,6 @@ export function fileNameFor(stem: string, contentType: string): string {
 
 function baseMediaType(contentType: string): string {
   return contentType.split(';')[0]!.trim().toLowerCase();
-}
-
-/**
- * An HL7 v3 TS (`YYYYMMDDHHMMSS.UUUU±ZZZZ`, precision as needed) to its calendar date as written, `partial`
- * when it stops before the day, `invalid` when it is no TS at all.
- */
-function readTs(value: string): string | 'partial' | 'invalid' {
-  const match =
-    /^(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.\d{1,4})?)?)?)?)?)?(?:[+-]\d{4})?$/.exec(
-      value,
-    );
-  if (!match) return 'invalid';
-  const [, year, month, day, hour = '0', minute = '0', second = '0'] = match;
-  if (month === undefined) return 'partial';
-  if (Number(month) < 1 || Number(month) > 12) return 'invalid';
-  if (day === undefined) return 'partial';
-  const date = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
-  const isCalendarDate = date.getUTCMonth() === Number(month) - 1 && date.getUTCDate() === Number(day);
-  const isClockTime = Number(hour) < 24 && Number(minute) < 60 && Number(second) < 61;
-  return isCalendarDate && isClockTime ? `${year}-${month}-${day}` : 'invalid';
 }
 
 function instanceIdField(id: Located | undefined): Field | undefined {

@@ -9,6 +9,7 @@ import { fileNameFor, INSEE_CODE, insReasons } from './cda.ts';
 import { isLoincCode, LOINC_OID, loincLabel } from './loinc.ts';
 import {
   type CarriedFile,
+  calendarDateOf,
   type DocumentReading,
   type Field,
   type IdentityReading,
@@ -753,7 +754,7 @@ function readNames(pid: SegmentView): IdentityReading {
 function readBirthDate(pid: SegmentView, findings: Findings): IdentityReading {
   const value = pid.text(7, 1);
   if (value === '') return {};
-  const date = readDtm(value);
+  const date = calendarDateOf(value);
   if (date === 'invalid') {
     findings.problems.push({
       location: 'PID^1^7',
@@ -803,26 +804,6 @@ function readReliability(pid: SegmentView): IdentityReading {
   if (repetition === undefined) return {};
   const value = pid.text(32, 1, repetition).toUpperCase();
   return { reliability: { value, source: `PID-32[${repetition + 1}]`, confidence: 1 } };
-}
-
-/**
- * An HL7 DTM (`YYYYMMDDHHMMSS.SSSS±ZZZZ`, precision as needed) to its calendar date as written,
- * `partial` when it stops before the day, `invalid` when it is no date at all.
- */
-function readDtm(value: string): string | 'partial' | 'invalid' {
-  const match =
-    /^(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.\d{1,4})?)?)?)?)?)?(?:[+-]\d{4})?$/.exec(
-      value,
-    );
-  if (!match) return 'invalid';
-  const [, year, month, day, hour = '0', minute = '0', second = '0'] = match;
-  if (month === undefined) return 'partial';
-  if (Number(month) < 1 || Number(month) > 12) return 'invalid';
-  if (day === undefined) return 'partial';
-  const date = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
-  const isCalendarDate = date.getUTCMonth() === Number(month) - 1 && date.getUTCDate() === Number(day);
-  const isClockTime = Number(hour) < 24 && Number(minute) < 60 && Number(second) < 61;
-  return isCalendarDate && isClockTime ? `${year}-${month}-${day}` : 'invalid';
 }
 
 function actionOf(event: string, main: SegmentView | undefined): DocumentReading['action'] {
@@ -928,7 +909,7 @@ function readProcedureDate(
     const { view, field } = candidate;
     const value = view.text(field, 1);
     if (value === '') continue;
-    const date = readDtm(value);
+    const date = calendarDateOf(value);
     if (date === 'invalid') {
       findings.problems.push({
         location: view.location(field),

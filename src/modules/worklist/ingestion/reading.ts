@@ -4,7 +4,8 @@
  * person must look at. The ingestion service turns a reading into an integration request.
  */
 
-export type Format = 'hl7v2' | 'cda' | 'fhir';
+/** How a document was read: a structured format, a PDF's text layer, or OCR of a scan. */
+export type Format = 'hl7v2' | 'cda' | 'fhir' | 'pdf' | 'scan';
 
 /** One extracted value: `source` names where it was read (`PID-3[1]`, `ClinicalDocument/id/@root`). */
 export interface Field<T = string> {
@@ -95,3 +96,23 @@ export const INS_OID_NAMES: Record<string, string> = {
   '1.2.250.1.213.1.4.10': 'INS-NIR-TEST',
   '1.2.250.1.213.1.4.11': 'INS-NIR-DEMO',
 };
+
+/**
+ * An HL7 date-time (v2 DTM, v3 TS: `YYYYMMDDHHMMSS.SSSS±ZZZZ`, precision as needed) to its calendar date
+ * as written, `partial` when it stops before the day, `invalid` when it is no date at all.
+ */
+export function calendarDateOf(value: string): string | 'partial' | 'invalid' {
+  const match =
+    /^(\d{4})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:(\d{2})(?:\.\d{1,4})?)?)?)?)?)?(?:[+-]\d{4})?$/.exec(
+      value,
+    );
+  if (!match) return 'invalid';
+  const [, year, month, day, hour = '0', minute = '0', second = '0'] = match;
+  if (month === undefined) return 'partial';
+  if (Number(month) < 1 || Number(month) > 12) return 'invalid';
+  if (day === undefined) return 'partial';
+  const date = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
+  const isCalendarDate = date.getUTCMonth() === Number(month) - 1 && date.getUTCDate() === Number(day);
+  const isClockTime = Number(hour) < 24 && Number(minute) < 60 && Number(second) < 61;
+  return isCalendarDate && isClockTime ? `${year}-${month}-${day}` : 'invalid';
+}

@@ -10,7 +10,7 @@ import { UnknownFacility } from './service.ts';
 
 const Problem = Type.Object({ location: Type.String(), code: Type.Integer(), text: Type.String() });
 const MessageResult = Type.Object({
-  format: Type.Enum(['hl7v2', 'cda', 'fhir']),
+  format: Type.Enum(['hl7v2', 'cda', 'fhir', 'pdf', 'scan']),
   controlId: Type.Union([Type.String(), Type.Null()], { description: 'MSH-10, for HL7 v2' }),
   messageType: Type.Union([Type.String(), Type.Null()]),
   outcome: Type.Enum(['accepted', 'duplicate', 'rejected']),
