@@ -10,6 +10,7 @@ import {
   sectionSizes,
   startDocumentsS3,
 } from './documents/suite.ts';
+import { measureIngestion, prepareIngestion } from './ingestion/suite.ts';
 import { measureLimit, prepareLimit } from './limit/suite.ts';
 import { measurePlatform, startupTimes } from './platform/suite.ts';
 import { latencyChart } from './support/chart.ts';
@@ -19,6 +20,8 @@ import { cleanUp, cleanUpOnSignals, onCleanup, startService } from './support/pr
 import {
   budgetFailures,
   chartRows,
+  ingestionTable,
+  ingestionTargets,
   platformTargets,
   type RunReport,
   reportMarkdown,
@@ -31,8 +34,8 @@ import { measureWorklist, prepareWorklist, worklistDetails } from './worklist/su
 const USAGE = `npm run bench -- [options]
 
   --quick                 small data, loopback only, short intervals (what CI runs; under 3 minutes)
-  --only <suites>         documents,worklist,dashboard,platform,limit (default: all; platform needs
-                          the dashboard's data and runs on loopback)
+  --only <suites>         documents,worklist,dashboard,platform,limit,ingestion (default: all; platform
+                          needs the dashboard's data; platform and ingestion run on loopback)
   --profiles <names>      loopback,cloud (default: both; --quick: loopback)
   --connections <n>       concurrent connections (default 100)
   --warmup <s>            unmeasured load before each measurement (default 5; --quick 1)
@@ -46,6 +49,8 @@ const USAGE = `npm run bench -- [options]
   --facilities <n>        worklist facilities (default 800; --quick 20)
   --worklist-requests <n> worklist requests (default 1000000; --quick 20000)
   --merchants <n>         dashboard merchants (default 500; --quick 8)
+  --senders <list>        ingestion: MLLP senders, a scenario each (default 1,10,50; --quick 1,10)
+  --ingestion-patients <n> ingestion: the facility's patients (default 5000; --quick 2000)
   --fresh                 generate the data again even when an earlier run's can be reused
 `;
 
@@ -65,6 +70,8 @@ const { values } = parseArgs({
     facilities: { type: 'string' },
     'worklist-requests': { type: 'string' },
     merchants: { type: 'string' },
+    senders: { type: 'string' },
+    'ingestion-patients': { type: 'string' },
     fresh: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -96,8 +103,8 @@ const listOf = (raw: string | undefined, allowed: readonly string[], fallback: r
 const suites = new Set(
   listOf(
     values.only,
-    ['documents', 'worklist', 'dashboard', 'platform', 'limit'],
-    ['documents', 'worklist', 'dashboard', 'platform', 'limit'],
+    ['documents', 'worklist', 'dashboard', 'platform', 'limit', 'ingestion'],
+    ['documents', 'worklist', 'dashboard', 'platform', 'limit', 'ingestion'],
   ),
 );
 const profiles = listOf(
@@ -112,6 +119,15 @@ const beforeRequests = number('before-requests', 200, 100);
 if (beforeRequests < connections) {
   process.stderr.write(
     `bench: --before-requests (${beforeRequests}) must be at least --connections (${connections}): every connection sends one\n`,
+  );
+  process.exit(2);
+}
+const senders = (values.senders ?? (quick ? '1,10' : '1,10,50'))
+  .split(',')
+  .map((item) => Number(item.trim()));
+if (senders.some((count) => !Number.isSafeInteger(count) || count < 1)) {
+  process.stderr.write(
+    `bench: --senders must be a list of positive integers (got '${values.senders}')\n\n${USAGE}`,
   );
   process.exit(2);
 }
@@ -145,6 +161,10 @@ const sizes = {
     itemsPerOrder: 3,
     reviewsPerMerchant: quick ? 800 : 8_000,
     bigMerchantMultiplier: 10,
+  },
+  ingestion: {
+    patients: number('ingestion-patients', 5_000, 2_000),
+    requests: quick ? 5_000 : 50_000,
   },
 };
 const hotpathLoad: LoadSettings = { connections, warmup: { seconds: warmupSeconds }, stop: { seconds } };
@@ -191,7 +211,9 @@ const perProfileSeconds =
     ? 2 * scenarioSeconds(hotpathLoad) + scenarioSeconds(beforeByAnswers, quick ? 0.1 : 0.9)
     : 0) +
   (suites.has('platform') ? 4 * scenarioSeconds(hotpathLoad) : 0) +
-  (suites.has('limit') ? 2 * scenarioSeconds(hotpathLoad) : 0);
+  (suites.has('limit') ? 2 * scenarioSeconds(hotpathLoad) : 0) +
+  // Loopback only: two message kinds, hotpath and the bare server, at each number of senders.
+  (suites.has('ingestion') ? (4 * senders.length * (seconds + warmupSeconds + 1)) / profiles.length : 0);
 let measuredSoFar = 0;
 const phase = (name: string) => {
   const left = Math.max(0, profiles.length * perProfileSeconds - measuredSoFar);
@@ -205,7 +227,13 @@ const report: RunReport = {
   quick,
   machine,
   postgres: '',
-  load: { connections, warmupSeconds, seconds, beforeRequests },
+  load: {
+    connections,
+    warmupSeconds,
+    seconds,
+    beforeRequests,
+    ...(suites.has('ingestion') ? { senders } : {}),
+  },
   profiles: [],
   data: {},
   results: [],
@@ -230,9 +258,13 @@ try {
       ? await prepareDashboard(postgres, sizes.dashboard, prepare)
       : undefined;
   const limit = suites.has('limit') ? await prepareLimit(postgres, prepare) : undefined;
+  const ingestion = suites.has('ingestion')
+    ? await prepareIngestion(postgres, sizes.ingestion, prepare)
+    : undefined;
   if (documents) report.data.documents = { ...documents.summary, reused: documents.reused };
   if (worklist) report.data.worklist = { ...worklist.summary, reused: worklist.reused };
   if (dashboard) report.data.dashboard = { ...dashboard.summary, reused: dashboard.reused };
+  if (ingestion) report.data.ingestion = { ...ingestion.summary, reused: ingestion.reused };
 
   const s3 = documents ? await startDocumentsS3(documents.database) : undefined;
   const fhir = worklist ? await startService<{ baseUrl: string }>('fhir', []) : undefined;
@@ -302,6 +334,21 @@ try {
         phase(`${profile}: the machine's limit`);
         measured(await measureLimit({ url: limit.url, network, settings: hotpathLoads(profile), log }));
       }
+      if (ingestion && profile === 'loopback') {
+        phase(
+          `${profile}: ingestion (HL7 v2 over MLLP at ${senders.join(', ')} senders, beside a bare MLLP server)`,
+        );
+        measured(
+          await measureIngestion({
+            dataset: { ...ingestion.summary, url: ingestion.url },
+            network,
+            senders,
+            warmupSeconds,
+            seconds,
+            log,
+          }),
+        );
+      }
     } finally {
       await network.close();
     }
@@ -343,10 +390,15 @@ writeFileSync(
   path.join(reportDir, 'REPORT.md'),
   reportMarkdown(report, { chart: 'chart.svg', json: path.relative(reportDir, jsonFile) }),
 );
-process.stdout.write(`${resultsTable(report).join('\n')}\n\n`);
+const httpRows = resultsTable(report);
+if (httpRows.length > 2) process.stdout.write(`${httpRows.join('\n')}\n\n`);
+const ingestionRows = ingestionTable(report);
+if (ingestionRows.length > 0) process.stdout.write(`${ingestionRows.join('\n')}\n\n`);
 for (const line of shortfalls(report)) process.stdout.write(`short of the mark: ${line}\n`);
 const targets = platformTargets(report);
 if (targets.length > 0) process.stdout.write(`\nplatform targets:\n${targets.join('\n')}\n`);
+const ingestionLines = ingestionTargets(report);
+if (ingestionLines.length > 0) process.stdout.write(`\ningestion targets:\n${ingestionLines.join('\n')}\n`);
 log(
   `wrote ${path.relative('.', path.join(reportDir, 'REPORT.md'))}, ${path.relative('.', path.join(reportDir, 'chart.svg'))} and ${path.relative('.', jsonFile)}`,
 );

@@ -1,5 +1,6 @@
 import type { DashboardDataset, DashboardDetails } from '../dashboard/suite.ts';
 import type { DocumentsDataset, MaintenanceReport } from '../documents/suite.ts';
+import type { IngestionDataset } from '../ingestion/suite.ts';
 import type { PlatformDetails } from '../platform/suite.ts';
 import type { WorklistDataset, WorklistDetails } from '../worklist/suite.ts';
 import { formatMs, type LatencyComparison } from './chart.ts';
@@ -14,12 +15,20 @@ export interface RunReport {
   quick: boolean;
   machine: string;
   postgres: string;
-  load: { connections: number; warmupSeconds: number; seconds: number; beforeRequests: number };
+  load: {
+    connections: number;
+    warmupSeconds: number;
+    seconds: number;
+    beforeRequests: number;
+    /** The ingestion suite's numbers of MLLP senders, each a scenario. */
+    senders?: number[];
+  };
   profiles: Array<{ name: string; description: string }>;
   data: {
     documents?: DocumentsDataset & { reused: boolean };
     worklist?: WorklistDataset & { reused: boolean };
     dashboard?: DashboardDataset & { reused: boolean };
+    ingestion?: IngestionDataset & { reused: boolean };
   };
   results: ScenarioResult[];
   details: {
@@ -37,7 +46,12 @@ const TITLES: Record<Comparison, string> = {
   'dashboard-hit': 'dashboard · cache hit',
   platform: 'platform',
   limit: 'limit of this machine',
+  'ingestion-oru': 'ingestion · ORU^R01 + 40 KB PDF',
+  'ingestion-mdm': 'ingestion · MDM^T02, CDA + 300 KB PDF',
 };
+const INGESTION: Comparison[] = ['ingestion-oru', 'ingestion-mdm'];
+/** Ingestion rows count MLLP senders, not HTTP connections, and are reported in a table of their own. */
+export const isIngestion = (row: Pick<ScenarioResult, 'comparison'>) => INGESTION.includes(row.comparison);
 const COMPARED: Comparison[] = ['documents', 'worklist', 'dashboard-miss', 'dashboard-hit'];
 const METRICS: LatencyMetric[] = ['mean', 'p50', 'p90', 'p95', 'p99'];
 
@@ -52,13 +66,15 @@ const failed = (row: ScenarioResult) => {
 };
 const stopText = (stop: LoadStop) => ('seconds' in stop ? `${stop.seconds} s` : `${stop.requests} answers`);
 
-/** The rows measured at the run's concurrency; the one-connection rows are reported apart. */
+/** The HTTP rows measured at the run's concurrency; the one-connection rows are reported apart. */
 const loaded = (report: RunReport) =>
-  report.results.filter((row) => row.connections === report.load.connections);
+  report.results.filter((row) => !isIngestion(row) && row.connections === report.load.connections);
 
 /** Latency without queueing: every design at one connection, on loopback. */
 export function unloadedTable(report: RunReport): string[] {
-  const rows = report.results.filter((row) => row.connections === 1 && report.load.connections !== 1);
+  const rows = report.results.filter(
+    (row) => !isIngestion(row) && row.connections === 1 && report.load.connections !== 1,
+  );
   if (rows.length === 0) return [];
   return [
     '| scenario | profile | design | answers | req/s | mean | p50 | p95 | p99 | SQL/req | before ÷ hotpath (p50) | req/s ÷ limit |',
@@ -202,6 +218,98 @@ export function platformTargets(report: RunReport): string[] {
   return lines.length === 0 ? [] : ['| target | limit | measured | |', '|---|---|---|---|', ...lines];
 }
 
+/** The ingestion row's limit: the bare MLLP server, same messages, same senders, same run. */
+export function ingestionLimitOf(results: ScenarioResult[], row: ScenarioResult) {
+  return results.find(
+    (candidate) =>
+      candidate.role === 'limit' &&
+      candidate.comparison === row.comparison &&
+      candidate.profile === row.profile &&
+      candidate.connections === row.connections,
+  );
+}
+
+/** HL7 v2 over MLLP: every message kind at every number of senders, hotpath beside the bare server. */
+export function ingestionTable(report: RunReport): string[] {
+  const rows = report.results.filter(isIngestion);
+  if (rows.length === 0) return [];
+  const ordered = INGESTION.flatMap((comparison) =>
+    rows
+      .filter((row) => row.comparison === comparison)
+      .sort((a, b) => a.connections - b.connections || (a.role === 'hotpath' ? -1 : 1)),
+  );
+  return [
+    '| message | profile | senders | design | messages | not AA | msg/s | mean | p50 | p95 | p99 | statements/msg | storage writes/msg | in hotpath (mean) | CPU/msg: server · PostgreSQL | msg/s ÷ limit |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...ordered.map((row) => {
+      const limit = row.role === 'hotpath' ? ingestionLimitOf(rows, row) : undefined;
+      const share = limit ? `${count((100 * row.requestsPerSecond) / limit.requestsPerSecond, 0)} %` : '';
+      const inHotpath =
+        row.ingestion?.serverMs !== undefined
+          ? `${ms(row.ingestion.serverMs)}${row.ingestion.sqlMs !== undefined ? ` (SQL ${ms(row.ingestion.sqlMs)})` : ''}`
+          : '';
+      const statements = row.role === 'limit' ? '0' : count(row.sqlPerRequest);
+      const writes = row.role === 'limit' ? '0' : count(row.storagePerRequest);
+      const cpu = row.ingestion?.cpuMs;
+      const cpuText =
+        cpu?.server === undefined
+          ? ''
+          : `${ms(cpu.server)}${cpu.postgres === undefined ? '' : ` · ${ms(cpu.postgres)}`}`;
+      return `| ${TITLES[row.comparison].replace('ingestion · ', '')} | ${row.profile} | ${row.connections} | ${row.design} | ${count(row.requests, 0)} | ${failed(row)} | ${count(row.requestsPerSecond, 0)} | ${ms(row.mean)} | ${ms(row.p50)} | ${ms(row.p95)} | ${ms(row.p99)} | ${statements} | ${writes} | ${inHotpath} | ${cpuText} | ${share} |`;
+    }),
+  ];
+}
+
+/** The ingestion issue's targets, at this many senders. */
+export const INGESTION_TARGETS = { senders: 10, oruPerSecond: 1_000, p99Ms: 25, shareOfLimit: 0.5 } as const;
+
+/**
+ * Every target of the ingestion issue beside what this run measured (loopback): ORU^R01 throughput,
+ * ACK p99 and share of the bare MLLP server at 10 senders, statements per message on every row; the
+ * MDM^T02 figures at 10 senders are stated beside them.
+ */
+export function ingestionTargets(report: RunReport): string[] {
+  const rows = report.results.filter((row) => isIngestion(row) && row.profile === 'loopback');
+  const at = (comparison: Comparison, role: 'hotpath' | 'limit') =>
+    rows.find(
+      (row) =>
+        row.comparison === comparison && row.role === role && row.connections === INGESTION_TARGETS.senders,
+    );
+  const lines: string[] = [];
+  const verdict = (met: boolean) => (met ? 'met' : 'missed');
+  const senders = `${INGESTION_TARGETS.senders} senders`;
+  const oru = at('ingestion-oru', 'hotpath');
+  const oruLimit = at('ingestion-oru', 'limit');
+  if (oru) {
+    lines.push(
+      `| ORU^R01 messages/s at ${senders} | ≥ ${count(INGESTION_TARGETS.oruPerSecond, 0)} | ${count(oru.requestsPerSecond, 0)} msg/s | ${verdict(oru.requestsPerSecond >= INGESTION_TARGETS.oruPerSecond)} |`,
+      `| ORU^R01 ACK p99 at ${senders} | ≤ ${INGESTION_TARGETS.p99Ms} ms | ${ms(oru.p99)} (p50 ${ms(oru.p50)}, p95 ${ms(oru.p95)}) | ${verdict(oru.p99 <= INGESTION_TARGETS.p99Ms)} |`,
+    );
+    if (oruLimit) {
+      const share = oru.requestsPerSecond / oruLimit.requestsPerSecond;
+      lines.push(
+        `| ORU^R01 at ${senders} ÷ bare MLLP server | ≥ ${count(100 * INGESTION_TARGETS.shareOfLimit, 0)} % | ${count(100 * share, 0)} % (${count(oru.requestsPerSecond, 0)} ÷ ${count(oruLimit.requestsPerSecond, 0)} msg/s) | ${verdict(share >= INGESTION_TARGETS.shareOfLimit)} |`,
+      );
+    }
+  }
+  const mdm = at('ingestion-mdm', 'hotpath');
+  const mdmLimit = at('ingestion-mdm', 'limit');
+  if (mdm) {
+    lines.push(
+      `| MDM^T02 (CDA + 300 KB PDF) at ${senders} | (stated) | ${count(mdm.requestsPerSecond, 0)} msg/s, ACK p99 ${ms(mdm.p99)}${mdmLimit ? `, ${count((100 * mdm.requestsPerSecond) / mdmLimit.requestsPerSecond, 0)} % of the bare server's ${count(mdmLimit.requestsPerSecond, 0)} msg/s` : ''} | |`,
+    );
+  }
+  const budgeted = rows.filter((row) => row.role === 'hotpath' && row.budget !== undefined);
+  if (budgeted.length > 0) {
+    const worst = budgeted.reduce((a, b) => (b.sqlPerRequest > a.sqlPerRequest ? b : a));
+    const budget = Math.min(...budgeted.map((row) => row.budget as number));
+    lines.push(
+      `| statements per message, every row | ≤ ${budget} | at most ${count(worst.sqlPerRequest)} (${TITLES[worst.comparison].replace('ingestion · ', '')}, ${worst.connections} sender${worst.connections === 1 ? '' : 's'}) | ${verdict(worst.sqlPerRequest <= budget)} |`,
+    );
+  }
+  return lines.length === 0 ? [] : ['| target | limit | measured | |', '|---|---|---|---|', ...lines];
+}
+
 /** What makes the run fail: a hotpath route over its statement budget or caught in an N+1, or errors. */
 export function budgetFailures(results: ScenarioResult[]): string[] {
   const failures: string[] = [];
@@ -211,10 +319,16 @@ export function budgetFailures(results: ScenarioResult[]): string[] {
     // A before design failing under load is a finding (reported), not a broken benchmark.
     if (row.role === 'before') continue;
     if (row.errors + row.non2xx > 0)
-      failures.push(`${where}: ${row.errors} errors, ${row.non2xx} non-2xx answers`);
+      failures.push(
+        isIngestion(row)
+          ? `${where}, ${row.connections} senders: ${row.errors} messages without an ACK, ${row.non2xx} not acknowledged AA (${failed(row)})`
+          : `${where}: ${row.errors} errors, ${row.non2xx} non-2xx answers`,
+      );
     if (row.budget === undefined) continue;
     if (row.sqlPerRequest > row.budget)
-      failures.push(`${where}: ${count(row.sqlPerRequest)} statements a request, budget ${row.budget}`);
+      failures.push(
+        `${where}: ${count(row.sqlPerRequest)} statements a ${isIngestion(row) ? 'message' : 'request'}, budget ${row.budget}`,
+      );
     if (row.budgetViolations > 0)
       failures.push(`${where}: hotpath's guard counted ${row.budgetViolations} budget or N+1 violations`);
   }
@@ -287,6 +401,11 @@ export function reportMarkdown(report: RunReport, files: { chart: string; json: 
       `- dashboard: ${count(data.dashboard.merchants, 0)} merchants, ${count(data.dashboard.products, 0)} products, ${count(data.dashboard.customers, 0)} customers, ${count(data.dashboard.orders, 0)} orders, ${count(data.dashboard.orderItems, 0)} order items, ${count(data.dashboard.reviews, 0)} reviews (generated in ${count(data.dashboard.seconds, 0)} s); a typical merchant has ${count(typical.orders, 0)} orders, ${count(typical.orderItems, 0)} items, ${count(typical.reviews, 0)} reviews, ${count(typical.customers, 0)} customers; ${big.id} has ${count(big.orders / typical.orders, 0)}× that history.${data.dashboard.reused ? ' Reused from an earlier run.' : ''}`,
     );
   }
+  if (data.ingestion) {
+    lines.push(
+      `- ingestion: facility ${data.ingestion.facilityId} (MSH-6 of every message) with ${count(data.ingestion.patients, 0)} patients and ${count(data.ingestion.requests, 0)} requests already in its worklist (generated in ${count(data.ingestion.seconds, 0)} s); what the benchmark's messages add is deleted before and after the suite.${data.ingestion.reused ? ' Reused from an earlier run.' : ''}`,
+    );
+  }
   lines.push(
     '',
     '## Before vs hotpath',
@@ -336,13 +455,27 @@ export function reportMarkdown(report: RunReport, files: { chart: string; json: 
           '',
         ]
       : []),
+    ...(ingestionTable(report).length
+      ? [
+          '## Ingestion: HL7 v2 over MLLP',
+          '',
+          `Each sender is one MLLP connection that sends a message and waits for its ACK before the next, as interface engines do; the senders run in a process of their own (bench/ingestion/senders.ts). Every message is new (its own MSH-10 and document id) and names one of the facility's patients. hotpath is \`hotpath serve\` with its MLLP listener (1 worker, objects on the file system); the limit is a bare MLLP server that reads each frame and answers AA from its MSH without storing anything (bench/baselines/mllp-limit-server.ts), measured back to back with the same messages. ACK latency is from a message handed to its connection to its ACK read, every message counted. Statements and storage writes per message are hotpath's own counters (every statement the process issued; PutObject requests) over the messages it acknowledged; "in hotpath" is the listener's time from a message read to its requests committed (SQL: its statements' share). CPU a message is read from /proc for the server's process and for the whole PostgreSQL cluster (every backend), over the measured interval.`,
+          '',
+          ...ingestionTable(report),
+          '',
+          ...(ingestionTargets(report).length
+            ? ["The ingestion issue's targets:", '', ...ingestionTargets(report), '']
+            : []),
+        ]
+      : []),
     '## Statement budgets',
     '',
     ...report.results
       .filter((row) => row.budget !== undefined)
-      .map(
-        (row) =>
-          `- ${row.design} (${row.profile}, ${row.connections} conn.): ${count(row.sqlPerRequest)} statements a request, budget ${row.budget}, ${row.budgetViolations} violations counted by hotpath's guard.`,
+      .map((row) =>
+        isIngestion(row)
+          ? `- ${TITLES[row.comparison]} (${row.profile}, ${row.connections} sender${row.connections === 1 ? '' : 's'}): ${count(row.sqlPerRequest)} statements a message, budget ${row.budget}, ${row.budgetViolations} violations counted by hotpath's guard.`
+          : `- ${row.design} (${row.profile}, ${row.connections} conn.): ${count(row.sqlPerRequest)} statements a request, budget ${row.budget}, ${row.budgetViolations} violations counted by hotpath's guard.`,
       ),
     '',
   );
@@ -400,6 +533,12 @@ export function reportMarkdown(report: RunReport, files: { chart: string; json: 
     '## Measured how',
     '',
     `Every scenario: ${stopText({ seconds: report.load.seconds })} (hotpath, limit) or ${stopText({ requests: report.load.beforeRequests })} (the before designs) at ${report.load.connections} connections. Percentiles are exact, over every answer's response time as autocannon saw it. "bytes/answer" is on the wire, headers included. The raw figures of this run: [${files.json}](${files.json}).`,
+    ...(report.results.some(isIngestion)
+      ? [
+          '',
+          `Ingestion: each message kind at ${(report.load.senders ?? [...new Set(report.results.filter(isIngestion).map((row) => row.connections))]).join(', ')} senders, ${report.load.warmupSeconds} s of warm-up then ${stopText({ seconds: report.load.seconds })} measured, hotpath and the bare MLLP server back to back; percentiles are exact, over every message's ACK latency as the senders saw it.`,
+        ]
+      : []),
     '',
   );
   return `${lines.join('\n')}\n`;

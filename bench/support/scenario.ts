@@ -1,7 +1,15 @@
 import { type LoadResult, type LoadStop, load } from './load.ts';
 
 /** Which write-up table a row belongs to; a before row and a hotpath row of one comparison are paired. */
-export type Comparison = 'documents' | 'worklist' | 'dashboard-miss' | 'dashboard-hit' | 'platform' | 'limit';
+export type Comparison =
+  | 'documents'
+  | 'worklist'
+  | 'dashboard-miss'
+  | 'dashboard-hit'
+  | 'platform'
+  | 'limit'
+  | 'ingestion-oru'
+  | 'ingestion-mdm';
 
 export interface Scenario {
   comparison: Comparison;
@@ -23,6 +31,26 @@ export interface ScenarioResult extends Scenario, LoadResult {
   externalPerRequest: number;
   /** Budget and N+1 violations hotpath's own guard counted during the run (0 expected for hotpath rows). */
   budgetViolations: number;
+  /** Ingestion rows: `connections` are MLLP senders, `requests` messages, `failedStatuses` ACK codes. */
+  ingestion?: IngestionFigures;
+}
+
+export interface IngestionFigures {
+  /** Bytes of each message sent, without the MLLP envelope. */
+  messageBytes: number;
+  /** ACKs by MSA-1 (AA expected for every message). */
+  acks: Record<string, number>;
+  /** Mean time in hotpath from a message read to its requests committed (hotpath_ingest_duration_seconds). */
+  serverMs: number | undefined;
+  /** Mean time a message's statements took, summed (hotpath_db_query_duration_seconds). */
+  sqlMs: number | undefined;
+  /** By statement name: how many a message issued, and their mean time. */
+  statements?: Record<string, { perMessage: number; meanMs: number }>;
+  /**
+   * CPU a message cost, in ms, where it could be read (Linux /proc): the server under test, the
+   * PostgreSQL cluster (every backend, on this machine only) and the load generator.
+   */
+  cpuMs?: { server?: number; postgres?: number; senders?: number };
 }
 
 /** Running totals read before and after a measurement; their difference is the measurement's cost. */
@@ -124,7 +152,11 @@ export async function counterTotal(
   name: string,
   labels: Record<string, string> = {},
 ): Promise<number> {
-  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  return sampleTotal(await (await fetch(`${baseUrl}/metrics`)).text(), name, labels);
+}
+
+/** Sums the samples of one metric in a scrape (the Prometheus text format) whose labels match. */
+export function sampleTotal(text: string, name: string, labels: Record<string, string> = {}): number {
   let total = 0;
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;

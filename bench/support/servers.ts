@@ -23,11 +23,16 @@ const ENTRIES = {
     command: ['--import', 'tsx', path.resolve('bench/baselines/limit-server.ts')],
     ready: 'limit server listening',
   },
+  mllpLimit: {
+    command: ['--import', 'tsx', path.resolve('bench/baselines/mllp-limit-server.ts')],
+    ready: 'MLLP limit server listening',
+  },
 } as const;
 
 /**
  * A server under test in its own process, apart from the load generator: `hotpath serve`, hotpath with
- * the write-ups' before designs mounted, or the bare limit server. Stopped on Ctrl-C too.
+ * the write-ups' before designs mounted, or a bare limit server (HTTP, or MLLP on PORT). Stopped on
+ * Ctrl-C too.
  */
 export async function startBenchServer(
   label: string,

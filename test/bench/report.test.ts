@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import {
   budgetFailures,
   chartRows,
+  ingestionTable,
+  ingestionTargets,
   type RunReport,
   reportMarkdown,
   resultsTable,
@@ -70,6 +72,37 @@ const helloRow = row({
   sqlPerRequest: 0,
   requestsPerSecond: 12_000,
 });
+
+/** An ingestion row: MLLP senders in `connections`, messages in `requests`. */
+function ingestion(overrides: Partial<ScenarioResult>): ScenarioResult {
+  const hotpath = overrides.role !== 'limit';
+  return row({
+    comparison: 'ingestion-oru',
+    role: 'hotpath',
+    design: hotpath
+      ? 'hotpath: MLLP listener, PostgreSQL + file store'
+      : 'limit: bare MLLP server, AA without storing',
+    route: 'mllp hl7v2 message',
+    ...(hotpath ? { budget: 4 } : {}),
+    connections: 10,
+    requests: 24_000,
+    requestsPerSecond: 1_200,
+    p50: 8,
+    p95: 15,
+    p99: 20,
+    sqlPerRequest: hotpath ? 3 : 0,
+    storagePerRequest: hotpath ? 2 : 0,
+    ...overrides,
+  });
+}
+const ingestionRows = [
+  ingestion({}),
+  ingestion({ role: 'limit', requestsPerSecond: 4_000, p99: 5 }),
+  ingestion({ comparison: 'ingestion-mdm', requestsPerSecond: 90, p99: 300, storagePerRequest: 3 }),
+  ingestion({ comparison: 'ingestion-mdm', role: 'limit', requestsPerSecond: 800 }),
+  ingestion({ connections: 1, requestsPerSecond: 150, p99: 9 }),
+  ingestion({ connections: 1, role: 'limit', requestsPerSecond: 1_500 }),
+];
 
 describe('benchmark report', () => {
   it('fails a hotpath route over its budget, caught by the N+1 guard, or answering errors', () => {
@@ -141,5 +174,49 @@ describe('benchmark report', () => {
     expect(markdown).toContain('## One connection: latency without queueing');
     expect(markdown).toContain('| one connection |');
     expect(markdown).toContain('[results/run.json](results/run.json)');
+  });
+
+  it('reports ingestion rows in a table of their own, each beside the bare MLLP server at its senders', () => {
+    const table = ingestionTable(report([...ingestionRows, row({}), limitRow]));
+    expect(table).toHaveLength(2 + ingestionRows.length);
+    expect(table[2]).toContain('| ORU^R01 + 40 KB PDF | loopback | 1 | hotpath: MLLP listener');
+    expect(table[2]).toContain('| 10 % |');
+    expect(table[4]).toContain('| 10 | hotpath');
+    expect(table[4]).toContain('| 3 | 2 |');
+    expect(table[4]).toContain('| 30 % |');
+    // Senders are not HTTP connections: the HTTP tables leave ingestion rows out.
+    const http = resultsTable(report([ingestion({ connections: 100 }), row({})])).join('\n');
+    expect(http).not.toContain('MLLP');
+    const markdown = reportMarkdown(report(ingestionRows), { chart: 'chart.svg', json: 'run.json' });
+    expect(markdown).toContain('## Ingestion: HL7 v2 over MLLP');
+    expect(markdown).not.toContain('## One connection');
+  });
+
+  it("prints each of the ingestion issue's targets beside what was measured at 10 senders", () => {
+    expect(ingestionTargets(report(ingestionRows))).toEqual([
+      '| target | limit | measured | |',
+      '|---|---|---|---|',
+      '| ORU^R01 messages/s at 10 senders | ≥ 1,000 | 1,200 msg/s | met |',
+      '| ORU^R01 ACK p99 at 10 senders | ≤ 25 ms | 20 ms (p50 8 ms, p95 15 ms) | met |',
+      '| ORU^R01 at 10 senders ÷ bare MLLP server | ≥ 50 % | 30 % (1,200 ÷ 4,000 msg/s) | missed |',
+      "| MDM^T02 (CDA + 300 KB PDF) at 10 senders | (stated) | 90 msg/s, ACK p99 300 ms, 11 % of the bare server's 800 msg/s | |",
+      '| statements per message, every row | ≤ 4 | at most 3 (ORU^R01 + 40 KB PDF, 10 senders) | met |',
+    ]);
+    expect(ingestionTargets(report([row({})]))).toEqual([]);
+  });
+
+  it('fails an ingestion row with an ACK other than AA, a message left unacknowledged, or over budget', () => {
+    expect(
+      budgetFailures([
+        ingestion({ non2xx: 2, failedStatuses: { AE: 2 } }),
+        ingestion({ errors: 1 }),
+        ingestion({ sqlPerRequest: 4.5 }),
+        ingestion({ role: 'limit' }),
+      ]),
+    ).toEqual([
+      'hotpath: MLLP listener, PostgreSQL + file store (loopback), 10 senders: 0 messages without an ACK, 2 not acknowledged AA (2 × AE)',
+      'hotpath: MLLP listener, PostgreSQL + file store (loopback), 10 senders: 1 messages without an ACK, 0 not acknowledged AA (1 × no answer)',
+      'hotpath: MLLP listener, PostgreSQL + file store (loopback): 4.5 statements a message, budget 4',
+    ]);
   });
 });

@@ -1,4 +1,4 @@
-import { queryBudgetViolationsTotal } from '../metrics/registry.ts';
+import { dbQueriesTotal, queryBudgetViolationsTotal } from '../metrics/registry.ts';
 import { currentLedger, RequestLedger, type StatementRecord, withLedger } from '../request-ledger.ts';
 
 export interface BudgetViolation {
@@ -80,6 +80,8 @@ export async function withOwnBudget<T>(
     if (violations.length > 0 && options.strict) throw new BudgetExceededError(violations);
     return result;
   } finally {
-    outer?.absorb(ledger);
+    // Inside a request its statements count with the request's route; alone (MLLP), under `label`.
+    if (outer) outer.absorb(ledger);
+    else if (ledger.db.count > 0) dbQueriesTotal.inc({ route: label }, ledger.db.count);
   }
 }

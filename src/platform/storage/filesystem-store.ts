@@ -49,7 +49,14 @@ export class FileSystemObjectStore implements ObjectStore {
 
   // The methods are async so that an invalid key rejects the returned promise rather than throwing
   // synchronously past a caller's `.catch()`.
-  async put(key: string, body: Readable, options: { contentType: string }): Promise<void> {
+  async put(key: string, body: Readable | Buffer, options: { contentType: string }): Promise<void> {
+    if (Buffer.isBuffer(body)) {
+      assertValidKey(key);
+      await storageRequest('PutObject', () =>
+        this.placeAtomically(key, options.contentType, (scratch) => writeFile(scratch, body)),
+      );
+      return;
+    }
     // The body is ours from the call on: until `pipeline` takes its errors over (after the mkdir
     // below), an 'error' it emits, such as a client disconnecting, would otherwise be unhandled and
     // crash the process. `pipeline` still sees the error, as the stream's errored state.
@@ -57,25 +64,50 @@ export class FileSystemObjectStore implements ObjectStore {
     body.on('error', holdError);
     try {
       assertValidKey(key);
-      await storageRequest('PutObject', async () => {
-        await mkdir(this.scratchDir, { recursive: true });
-        const scratch = path.join(this.scratchDir, randomUUID());
-        try {
-          await pipeline(body, createWriteStream(scratch));
-          const target = this.bodyPath(key);
-          await mkdir(path.dirname(target), { recursive: true });
-          const meta: ObjectMeta = { contentType: options.contentType };
-          await writeFile(`${scratch}${META_SUFFIX}`, JSON.stringify(meta));
-          await rename(`${scratch}${META_SUFFIX}`, this.metaPath(key));
-          await rename(scratch, target);
-        } finally {
-          await rm(scratch, { force: true });
-          await rm(`${scratch}${META_SUFFIX}`, { force: true });
-        }
-      });
+      await storageRequest('PutObject', () =>
+        this.placeAtomically(key, options.contentType, (scratch) =>
+          pipeline(body, createWriteStream(scratch)),
+        ),
+      );
     } finally {
       body.off('error', holdError);
     }
+  }
+
+  /** Writes the body and its metadata to scratch files, then renames both into place; on failure, none. */
+  private async placeAtomically(
+    key: string,
+    contentType: string,
+    writeBody: (scratch: string) => Promise<void>,
+  ): Promise<void> {
+    const scratch = path.join(this.scratchDir, randomUUID());
+    const target = this.bodyPath(key);
+    const meta: ObjectMeta = { contentType };
+    try {
+      await this.ensureDirectory(this.scratchDir);
+      await Promise.all([
+        writeBody(scratch),
+        writeFile(`${scratch}${META_SUFFIX}`, JSON.stringify(meta)),
+        this.ensureDirectory(path.dirname(target)),
+      ]);
+      await rename(`${scratch}${META_SUFFIX}`, this.metaPath(key));
+      await rename(scratch, target);
+    } catch (error) {
+      await rm(scratch, { force: true });
+      await rm(`${scratch}${META_SUFFIX}`, { force: true });
+      // A directory removed behind our back (by hand, by a test) is made again on the next write.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') this.directories.clear();
+      throw error;
+    }
+  }
+
+  /** Directories made by this store: a write into one of them skips its mkdir (a few syscalls each). */
+  private readonly directories = new Set<string>();
+
+  private async ensureDirectory(directory: string): Promise<void> {
+    if (this.directories.has(directory)) return;
+    await mkdir(directory, { recursive: true });
+    this.directories.add(directory);
   }
 
   async head(key: string): Promise<StoredObject | undefined> {

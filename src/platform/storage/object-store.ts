@@ -46,7 +46,12 @@ export interface DownloadUrlOptions {
  */
 export interface ObjectStore {
   readonly kind: 'filesystem' | 's3';
-  put(key: string, body: Readable, options: { contentType: string; contentLength?: number }): Promise<void>;
+  /** A body held in memory is written as it is; a stream is streamed (a multipart upload on S3 when large). */
+  put(
+    key: string,
+    body: Readable | Buffer,
+    options: { contentType: string; contentLength?: number },
+  ): Promise<void>;
   head(key: string): Promise<StoredObject | undefined>;
   get(key: string): Promise<{ object: StoredObject; body: Readable } | undefined>;
   delete(key: string): Promise<void>;

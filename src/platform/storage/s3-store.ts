@@ -86,7 +86,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async put(
     key: string,
-    body: Readable,
+    body: Readable | Buffer,
     options: { contentType: string; contentLength?: number },
   ): Promise<void> {
     assertValidKey(key);

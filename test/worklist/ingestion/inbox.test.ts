@@ -111,7 +111,7 @@ describe('POST /v2/inbox', () => {
     // The message as received, byte for byte.
     const raw = await fetchObject(context, request.message.downloadUrl);
     expect(Buffer.compare(raw, message)).toBe(0);
-    expect(request.message).toMatchObject({ format: 'hl7v2', sender: 'LABO', listener: 'http' });
+    expect(request.message).toMatchObject({ format: 'hl7v2', sender: 'LAB_APP^LABO', listener: 'http' });
   });
 
   it('answers a resend with the same request and stores nothing new', async () => {
@@ -433,3 +433,90 @@ async function fetchObject(context: TestContext, url: string): Promise<Buffer> {
   expect(response.statusCode).toBe(200);
   return response.rawPayload;
 }
+
+describe('POST /v2/inbox: what the database could not keep, and keys that must not collide', () => {
+  let context: TestContext;
+  let author: { authorization: string };
+
+  beforeAll(async () => {
+    context = await createTestContext();
+    await createFacility(context, FACILITY, { patients: [{ ipp: 'IPP-1', ...CAMILLE_DUPONT }] });
+    author = context.auth('author', 'lab-interface', { facilities: [FACILITY] });
+  });
+  afterAll(async () => {
+    await context.close();
+  });
+
+  const post = (body: Buffer | string, contentType = 'application/hl7-v2') =>
+    context.app.inject({
+      method: 'POST',
+      url: `/v2/inbox?facilityId=${FACILITY}`,
+      headers: { ...author, 'content-type': contentType },
+      payload: body,
+    });
+  const oru = (controlId: string, patient: SamplePatient = camille, sendingApplication?: string) => {
+    const message = oruMessage({
+      controlId,
+      sendingFacility: 'CHU',
+      receivingFacility: FACILITY,
+      patient,
+      document: labReport(),
+    });
+    return sendingApplication
+      ? Buffer.from(message.toString('latin1').replace('LAB_APP', sendingApplication), 'latin1')
+      : message;
+  };
+
+  it('refuses (422, never 500) a NUL in a name, a year 0000 and a control id too long to key on', async () => {
+    const withNul = Buffer.from(
+      oru(nextId('NUL')).toString('latin1').replace('DUPONT^', 'DU\\X00\\PONT^'),
+      'latin1',
+    );
+    const nul = await post(withNul);
+    expect(nul.statusCode).toBe(422);
+    expect(nul.json().errors[0].field).toMatch(/^PID\^1\^5/);
+    const yearZero = await post(oru(nextId('Y0'), { ...camille, birthDate: '0000-01-01' }));
+    expect(yearZero.statusCode).toBe(422);
+    const longId = await post(oru('X'.repeat(5_000)));
+    expect(longId.statusCode).toBe(422);
+    expect(longId.json().errors[0].field).toBe('MSH^1^10');
+  });
+
+  it('keys resends on the sending application too, and on MSH-10 as sent', async () => {
+    const lab = await post(oru('1', camille, 'LAB_APP'));
+    const ris = await post(oru('1', camille, 'RIS_APP'));
+    expect([lab.statusCode, ris.statusCode]).toEqual([202, 202]);
+    expect(ris.json().requestIds).not.toEqual(lab.json().requestIds);
+    const first = await post(oru('123^A'));
+    const second = await post(oru('123^B'));
+    expect([first.statusCode, second.statusCode]).toEqual([202, 202]);
+    expect(second.json().messages[0].controlId).toBe('123^B');
+  });
+
+  it('refuses a Bundle naming one document twice, and stores nothing of it', async () => {
+    const bundle = fhirDocumentBundle({ patient: camille, document: labReport(), facilityId: FACILITY });
+    const twice = {
+      ...bundle,
+      entry: [
+        ...bundle.entry,
+        { ...bundle.entry[2], fullUrl: 'urn:uuid:0b6c1d1e-6a4e-4d4c-9a55-0d5f3c0c0009' },
+      ],
+    };
+    const response = await post(JSON.stringify(twice), 'application/fhir+json');
+    expect(response.statusCode).toBe(422);
+    const { rows } = await sql<{
+      n: number;
+    }>`SELECT count(*)::int AS n FROM inbound_messages WHERE format = 'fhir'`.execute(
+      context.runtime.database.db,
+    );
+    expect(rows[0]?.n).toBe(0);
+  });
+
+  it('takes a CDA sent again byte for byte as the same message, by its content', async () => {
+    const cda = cdaDocument({ patient: camille, document: labReport(), facilityId: FACILITY });
+    const first = await post(cda, 'application/xml');
+    const again = await post(cda, 'application/xml');
+    expect([first.statusCode, again.statusCode]).toEqual([202, 200]);
+    expect(again.json().requestIds).toEqual(first.json().requestIds);
+  });
+});

@@ -215,10 +215,38 @@ describe('the MLLP listener', () => {
       patient: camille,
       document: { ...report(), pdf: Buffer.concat([onePagePdf('x'), Buffer.alloc(3 * 1024 * 1024, 32)]) },
     });
-    const client = await connect();
-    const ack = acknowledgmentOf(await client.send(huge));
-    expect(ack.code).toBe('AR');
+    // A sender pipelining another message behind the refused one: that one is not read either.
+    const socket = net.connect({ host: '127.0.0.1', port: listener.port });
+    const answers: Buffer[] = [];
+    socket.on('data', (chunk) => answers.push(chunk));
+    // The listener stops reading after its refusal: the rest of the write may meet a closed socket.
+    socket.on('error', () => {});
+    await new Promise<void>((resolve) => socket.on('connect', () => resolve()));
+    socket.write(Buffer.concat([frame(huge), frame(oru('BEHIND-HUGE'))]));
+    await new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    const ack = acknowledgmentOf(Buffer.concat(answers).subarray(1));
+    expect(ack).toMatchObject({ code: 'AR', controlId: 'HUGE-1' });
     expect(ack.text).toMatch(/limit/);
-    await client.close();
+    expect(await storedFor('BEHIND-HUGE')).toEqual({ messages: 0, requests: 0 });
+  });
+
+  it("never lets a receiving identifier take another facility's own id", async () => {
+    await createFacility(context, 'FAC-MLLP-2');
+    const added = await addReceivingIdentifiers(context.runtime.database.db, FACILITY, ['FAC-MLLP-2']);
+    expect(added).toMatchObject({
+      added: 0,
+      heldElsewhere: [{ identifier: 'FAC-MLLP-2', facility_id: 'FAC-MLLP-2' }],
+    });
+    const client = await connect();
+    try {
+      expect(acknowledgmentOf(await client.send(oru('OWN-ID', 'FAC-MLLP-2')))).toMatchObject({ code: 'AA' });
+    } finally {
+      await client.close();
+    }
+    const { rows } = await sql<{ facility_id: string }>`
+      SELECT facility_id FROM inbound_messages WHERE control_id = 'OWN-ID'`.execute(
+      context.runtime.database.db,
+    );
+    expect(rows).toEqual([{ facility_id: 'FAC-MLLP-2' }]);
   });
 });

@@ -9,7 +9,9 @@ import { isLoincCode, LOINC_OID, loincLabel } from './loinc.ts';
 import {
   type CarriedFile,
   calendarDateOf,
+  containsAnyOf,
   type DocumentReading,
+  decodeBase64,
   type Field,
   type IdentityReading,
   INS_OID_NAMES,
@@ -69,8 +71,52 @@ interface Findings {
  * source and location then reads `<prefix>→ClinicalDocument/…`.
  */
 export function readCda(xml: Buffer | string, options: { sourcePrefix?: string } = {}): DocumentReading {
+  try {
+    return readCdaText(typeof xml === 'string' ? xml : decodeXml(xml), options);
+  } finally {
+    setAside.length = 0;
+  }
+}
+
+/**
+ * Long base64 text (the PDF a CDA wraps, level-3 media) set aside before the XML is validated and
+ * parsed: both scan every character of a text node, and a 300 KB PDF is 400 KB of base64 they have
+ * nothing to say about. A token of the same alphabet takes its place; `textOf` gives the text back.
+ * Reading is synchronous, so one list serves the document being read.
+ */
+const setAside: string[] = [];
+const SET_ASIDE_TOKEN = /^hotpathSetAside(\d+)$/;
+const LONG_TEXT = 4096;
+const CARRIER_ELEMENT = /^<(?:[\w.-]+:)?(?:text|value)[\s>/]/;
+
+/** Walks the tags with indexOf (native scans), so the long text itself is never looked at. */
+function setAsideLongText(xml: string): string {
+  const parts: string[] = [];
+  let copied = 0;
+  let tag = xml.indexOf('<');
+  while (tag !== -1) {
+    const tagEnd = xml.indexOf('>', tag);
+    if (tagEnd === -1) break;
+    const next = xml.indexOf('<', tagEnd);
+    if (next === -1) break;
+    if (next - tagEnd - 1 >= LONG_TEXT && CARRIER_ELEMENT.test(xml.slice(tag, tag + 64))) {
+      const content = xml.slice(tagEnd + 1, next);
+      // Only base64 is set aside: entities or markup in a long text must reach the parser.
+      if (!containsAnyOf(content, ['&', ']]>'])) {
+        parts.push(xml.slice(copied, tagEnd + 1), `hotpathSetAside${setAside.length}`);
+        setAside.push(content);
+        copied = next;
+      }
+    }
+    tag = next;
+  }
+  parts.push(xml.slice(copied));
+  return parts.join('');
+}
+
+function readCdaText(xml: string, options: { sourcePrefix?: string }): DocumentReading {
   const prefix = options.sourcePrefix ? `${options.sourcePrefix}→` : '';
-  const document = parseClinicalDocument(typeof xml === 'string' ? xml : decodeXml(xml), prefix);
+  const document = parseClinicalDocument(setAsideLongText(xml), prefix);
   const patientRole = first(document, 'recordTarget', 'patientRole');
   if (!patientRole) {
     throw new MessageRejection('AE', [
@@ -498,12 +544,11 @@ export function decodeCarriedContent(
   base64: string,
   contentType: string,
 ): Buffer | Omit<ReadingProblem, 'location'> {
-  const compact = base64.replace(/\s+/g, '');
+  const compact = containsAnyOf(base64, ['\r', '\n', ' ', '\t']) ? base64.replace(/\s+/g, '') : base64;
   if (compact === '') return { code: 101, text: 'the content is empty' };
-  if (compact.length % 4 !== 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact)) {
-    return { code: 102, text: 'the content is not valid base64 (truncated?)' };
-  }
-  return checkedContent(Buffer.from(compact, 'base64'), contentType);
+  const decoded = decodeBase64(compact);
+  if (typeof decoded === 'string') return { code: 102, text: `the content is not valid base64: ${decoded}` };
+  return checkedContent(decoded, contentType);
 }
 
 /** A PDF must open and end as one: a cut transfer often still decodes, but loses its %%EOF. */
@@ -593,5 +638,7 @@ function attribute(located: Located, name: string): string | undefined {
 function textOf(located: Located): string | undefined {
   const node = located.node;
   const text = typeof node === 'string' ? node : isRecord(node) ? node['#text'] : undefined;
-  return typeof text === 'string' && text.trim() !== '' ? text.trim() : undefined;
+  const token = typeof text === 'string' ? SET_ASIDE_TOKEN.exec(text) : null;
+  const full = token ? setAside[Number(token[1])] : text;
+  return typeof full === 'string' && full.trim() !== '' ? full.trim() : undefined;
 }

@@ -10,7 +10,9 @@ import { isLoincCode, LOINC_OID, loincLabel } from './loinc.ts';
 import {
   type CarriedFile,
   calendarDateOf,
+  containsAnyOf,
   type DocumentReading,
+  decodeBase64,
   type Field,
   type IdentityReading,
   INS_OID_NAMES,
@@ -438,7 +440,8 @@ function headerOf(msh: Hl7Segment, context: Hl7EscapeContext): Hl7Header {
     sendingFacility: hd(4),
     receivingApplication: hd(5),
     receivingFacility: hd(6),
-    controlId: view.text(10),
+    // As sent, escapes and all: it keys resends and MSA-2 echoes it byte for byte.
+    controlId: msh.getField(10)?.toString() ?? '',
     messageType: event ? `${type}^${event}` : type,
     processingId: view.text(11),
     version: view.text(12),
@@ -1099,19 +1102,13 @@ function decodeEd(data: string, encoding: string, context: Hl7EscapeContext): Bu
   if (encoding === 'A') return Buffer.from(unescapeHl7(data, context), 'utf8');
   const e = `\\${separatorsOf(context).escapeCharacter}`;
   // Senders wrap long data with line breaks, raw or escaped (\.br\, \X0D0A\): none is data.
-  const compact = data.replace(new RegExp(`${e}[^${e}]*${e}|\\s+`, 'g'), '');
+  const wrapped = containsAnyOf(data, ['\r', '\n', ' ', '\t', separatorsOf(context).escapeCharacter]);
+  const compact = wrapped ? data.replace(new RegExp(`${e}[^${e}]*${e}|\\s+`, 'g'), '') : data;
   if (encoding === 'HEX') {
     if (compact.length % 2 !== 0 || /[^0-9A-Fa-f]/.test(compact)) return 'it is not hexadecimal';
     return Buffer.from(compact, 'hex');
   }
-  if (compact === '') return 'it is empty';
-  if (/[^A-Za-z0-9+/=]/.test(compact)) return 'it holds characters outside the base64 alphabet';
-  const padding = compact.indexOf('=');
-  if (padding !== -1 && padding < compact.length - 2) return 'padding (=) stands before its end';
-  // Senders pad their base64: a length that is not a multiple of 4 is a cut one.
-  if (compact.length % 4 !== 0)
-    return `its base64 length, ${compact.length}, is not a multiple of 4 (truncated?)`;
-  return Buffer.from(compact, 'base64');
+  return decodeBase64(compact);
 }
 
 const SUBTYPES: Readonly<Record<string, string>> = {
@@ -1233,7 +1230,8 @@ export function buildAck(
     charset,
   ];
   while (msh.at(-1) === '') msh.pop();
-  const msa = ['MSA', ack.code, escaped(header.controlId)];
+  // MSA-2 is the acknowledged MSH-10 exactly as it came (it holds no field separator: it was one field).
+  const msa = ['MSA', ack.code, header.controlId ?? ''];
   if (ack.text) msa.push(escaped(ack.text));
   const beforeErrorFields = /^2\.[34](\.|$)/.test(version);
   const errors = (ack.problems ?? []).map((problem) => {

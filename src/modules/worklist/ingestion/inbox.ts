@@ -147,7 +147,8 @@ async function receiveHl7(deps: IngestionDeps, delivery: Delivery, body: Buffer)
         format: 'hl7v2',
         contentType: 'application/hl7-v2',
         raw: envelope.bytes,
-        sender: header.sendingFacility || header.sendingApplication,
+        // Each sending application numbers its own messages: MSH-10 is unique within MSH-3 at MSH-4.
+        sender: `${header.sendingApplication}^${header.sendingFacility}`,
         controlId: header.controlId,
         messageType: header.messageType,
         facility:

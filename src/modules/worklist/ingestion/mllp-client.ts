@@ -49,7 +49,10 @@ export class MllpClient {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting = undefined;
-        reject(new Error(`no ACK within ${timeoutMs} ms`));
+        // A late ACK would be taken for the next message's: this connection is done.
+        this.failure = new Error(`no ACK within ${timeoutMs} ms`);
+        this.socket.destroy();
+        reject(this.failure);
       }, timeoutMs);
       this.waiting = {
         resolve: (ack) => {

@@ -36,6 +36,16 @@ export class MllpFrameReader {
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
   }
 
+  /** Whether a frame has begun and not ended: the listener bounds how long one may take. */
+  get midFrame(): boolean {
+    return this.inFrame;
+  }
+
+  /** The first bytes of the frame in hand (its MSH, to address a refusal), at most `limit`. */
+  head(limit = 64 * 1024): Buffer {
+    return Buffer.concat(this.pieces, this.size).subarray(0, limit);
+  }
+
   /** Takes the next chunk; returns the payloads of the frames it completes, in order. */
   push(chunk: Buffer): Buffer[] {
     const payloads: Buffer[] = [];

@@ -11,6 +11,10 @@ export interface MllpListenerOptions {
   maxMessageBytes: number;
   /** A connection with nothing to say for this long is closed. */
   idleTimeoutMs: number;
+  /** Connections at once; more are refused (a sender retries), so a flood cannot exhaust memory. */
+  maxConnections?: number;
+  /** A frame begun must end within this long, however slowly its bytes trickle in. */
+  frameDeadlineMs?: number;
   log: { info(message: string): void; warn(message: string): void };
 }
 
@@ -37,6 +41,7 @@ export async function startMllpListener(
     connections.add(connection);
     socket.once('close', () => connections.delete(connection));
   });
+  server.maxConnections = options.maxConnections ?? 256;
   server.on('error', (error) => options.log.warn(`MLLP listener: ${error.message}`));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -61,6 +66,9 @@ class Connection {
   private readonly pending: Buffer[] = [];
   private working: Promise<void> | undefined;
   private finishing = false;
+  /** Set once an over-long frame was refused: nothing more is read on this connection. */
+  private refused = false;
+  private frameTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: net.Socket,
@@ -75,18 +83,39 @@ class Connection {
   }
 
   private take(chunk: Buffer): void {
+    if (this.refused) return;
+    if (!this.reader.midFrame) this.frameHead = chunk.subarray(0, 64 * 1024);
     try {
       this.pending.push(...this.reader.push(chunk));
     } catch (error) {
       if (!(error instanceof FrameTooLarge)) throw error;
       // Whatever else is in flight is answered first; then the over-long message is refused.
+
       this.pending.push(Buffer.alloc(0));
-      this.tooLarge = true;
+      this.refused = true;
     }
+    this.watchFrame();
     if (this.pending.length > 0) this.work();
   }
 
-  private tooLarge = false;
+  /** The start of the frame in hand, to address the AR of an over-long one to its MSH-10. */
+  private frameHead: Buffer | undefined;
+
+  /** A frame begun must end before its deadline: a sender trickling bytes cannot hold memory forever. */
+  private watchFrame(): void {
+    if (!this.reader.midFrame) {
+      clearTimeout(this.frameTimer);
+      this.frameTimer = undefined;
+      return;
+    }
+    this.frameTimer ??= setTimeout(() => {
+      this.options.log.warn(
+        `MLLP: a message from ${this.socket.remoteAddress} did not end in time; connection closed`,
+      );
+      this.socket.destroy();
+    }, this.options.frameDeadlineMs ?? 120_000);
+    this.frameTimer.unref();
+  }
 
   private work(): void {
     if (this.working) return;
@@ -95,7 +124,7 @@ class Connection {
     this.working = (async () => {
       while (this.pending.length > 0 && !this.socket.destroyed) {
         const payload = this.pending.shift() as Buffer;
-        if (payload.length === 0 && this.tooLarge) {
+        if (payload.length === 0 && this.refused) {
           this.refuseTooLarge();
           return;
         }
@@ -104,7 +133,7 @@ class Connection {
     })().finally(() => {
       this.working = undefined;
       if (this.finishing) this.socket.end();
-      else if (!this.socket.destroyed) this.socket.resume();
+      else if (!this.socket.destroyed && !this.refused) this.socket.resume();
     });
   }
 
@@ -134,7 +163,9 @@ class Connection {
       countFailedMessage('mllp', 'hl7v2');
       const header = readHeaderLeniently(payload);
       this.options.log.warn(
-        `MLLP: message ${header.controlId || '?'} not acknowledged, the sender will send it again: ${(error as Error).message}`,
+        loggable(
+          `MLLP: message ${header.controlId || '?'} not acknowledged, the sender will send it again: ${(error as Error).message}`,
+        ),
       );
       this.socket.destroy();
     }
@@ -142,7 +173,7 @@ class Connection {
 
   private refuseTooLarge(): void {
     const ack = buildAck(
-      {},
+      readHeaderLeniently(this.frameHead ?? Buffer.alloc(0)),
       {
         code: 'AR',
         problems: [
@@ -155,12 +186,15 @@ class Connection {
       },
       { controlId: `HPTOOLARGE${Date.now().toString(36)}`.slice(0, 20) },
     );
+    // Whatever follows on this connection is not read: the sender resends it, acknowledged or not.
     this.socket.end(frame(ack));
+    this.socket.destroySoon();
   }
 
   /** Lets the message in hand finish and be acknowledged, then ends the connection. */
   async finish(): Promise<void> {
     this.finishing = true;
+    clearTimeout(this.frameTimer);
     this.pending.length = 0;
     if (this.working) await this.working;
     else this.socket.end();
@@ -173,4 +207,13 @@ class Connection {
       }, 5_000).unref();
     });
   }
+}
+
+/** What senders wrote, made one log line: control characters shown escaped, never as new lines. */
+function loggable(text: string): string {
+  return text.replace(
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is escaped.
+    /[\u0000-\u001f\u007f]/g,
+    (character) => `\\x${character.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }

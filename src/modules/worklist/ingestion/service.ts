@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
+import path from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import { inTransaction, sqlState } from '../../../platform/db/transactions.ts';
 import { pdfPageCount } from '../../../platform/pdf.ts';
@@ -9,7 +9,13 @@ import type { DB } from '../../../tables.ts';
 import { decideMatch, type MatchOutcome, type PatientTraits } from '../identity.ts';
 import type { IntegrationQueue } from '../integration/queue.ts';
 import type { IdentityCheck, Status } from '../schemas.ts';
-import { type DocumentReading, type Field, type Format, MessageRejection } from './reading.ts';
+import {
+  type DocumentReading,
+  type Field,
+  type Format,
+  MessageRejection,
+  type ReadingProblem,
+} from './reading.ts';
 
 /** Raw messages as received: written under `inbox/` before their row commits. */
 export function inboxObjects(db: Kysely<DB>): StoredObjects {
@@ -81,6 +87,8 @@ interface IngestionContext {
   known_documents: KnownDocument[];
   authors: Array<{ rpps: string; provider_id: number }>;
   request_ids: number[];
+  /** The facility's patients each reading may name, by the reading's 1-based position. */
+  candidates: Array<PatientTraits & { ordinal: number }>;
 }
 
 /** What each reading of a message becomes. */
@@ -91,20 +99,25 @@ type Disposition =
 
 /**
  * Stores one received message and the documents it carries, once: the facility, a resend (same sender
- * and control id, or a document id already received) and the documents a replacement or deletion
- * names are found in one statement; identities are matched in a second; the raw message and the files
- * are written to the object store; then the message, its requests, their attachments, extracted
- * fields and identity checks, and the cancellations commit in one statement. Only then may a listener
+ * and control id, or a document id already received), the documents a replacement or deletion names
+ * and the patients each document may be are found in one statement; the raw message and the files are
+ * written to the object store; then the message, its requests, their attachments, extracted fields and
+ * identity checks, and the cancellations commit in a second statement. Only then may a listener
  * acknowledge. A concurrent resend that loses the race on the unique indexes is answered as the
  * duplicate it is.
  */
-export async function ingestMessage(deps: IngestionDeps, message: InboundMessage): Promise<IngestionResult> {
+export async function ingestMessage(
+  deps: IngestionDeps,
+  message: InboundMessage,
+  raced = false,
+): Promise<IngestionResult> {
+  assertStorable(message);
   const context = await loadContext(deps.db, message);
   if (context.duplicate_request_ids) {
     return {
       outcome: 'duplicate',
       facilityId: context.facility_id,
-      requestIds: context.duplicate_request_ids,
+      requestIds: context.duplicate_request_ids.map(Number),
     };
   }
   const dispositions = message.readings.map((reading) => dispose(reading, context.known_documents));
@@ -116,33 +129,76 @@ export async function ingestMessage(deps: IngestionDeps, message: InboundMessage
     };
   }
   const recorded = dispositions.filter((disposition) => disposition.kind === 'record');
-  const matches = await matchIdentities(
-    deps.db,
-    context.facility_id,
-    recorded.map((disposition) => disposition.reading),
+  const matches = decideMatches(
+    recorded.map(({ reading }) => reading),
+    message.readings,
+    context.candidates,
   );
   const stored = await storeFiles(deps.store, context.facility_id, message, recorded);
+  let committed: 'no' | 'unknown' = 'no';
   try {
     await deps.beforeCommit?.();
+    committed = 'unknown';
     const requestIds = await record(deps, message, context, dispositions, matches, stored);
     return { outcome: 'accepted', facilityId: context.facility_id, requestIds };
   } catch (error) {
-    await Promise.all(stored.keys.map((key) => deps.store.delete(key).catch(() => {})));
-    // A resend on another connection committed first: answer with what it stored.
-    if (sqlState(error) === '23505') {
-      const again = await loadContext(deps.db, message);
-      const requestIds =
-        again.duplicate_request_ids ??
-        message.readings.flatMap((reading) => {
-          const known = again.known_documents.find(
-            (document) => document.documentId === reading.documentId?.value,
-          );
-          return known ? [known.requestId] : [];
-        });
-      return { outcome: 'duplicate', facilityId: again.facility_id, requestIds };
+    const refused = sqlState(error) !== undefined && (error as { severity?: unknown }).severity !== undefined;
+    // The database refused the statement: nothing points at the objects. A connection lost in flight
+    // may have committed: then the rows need them, and the orphan sweep (reconcile) has the rest.
+    if (committed === 'no' || refused) {
+      await Promise.all(stored.keys.map((key) => deps.store.delete(key).catch(() => {})));
+    }
+    // A resend on another connection committed first: read again, as if this one came second.
+    if (sqlState(error) === '23505' && !raced) return ingestMessage(deps, message, true);
+    const code = sqlState(error) ?? '';
+    if (refused && (code.startsWith('22') || code === '54000' || code === '23505')) {
+      throw new MessageRejection('AE', [
+        { location: 'MSH', code: 102, text: `a value cannot be stored: ${(error as Error).message}` },
+      ]);
     }
     throw error;
   }
+}
+
+/** What the database cannot keep is refused as the sender's error (AE), not failed as ours. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused.
+const CONTROL_CHARACTER = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+const LONGEST_IDENTIFIER = 200;
+const LONGEST_VALUE = 2000;
+
+function assertStorable(message: InboundMessage): void {
+  const problems: ReadingProblem[] = [];
+  const check = (value: string, location: string, longest: number, what: string) => {
+    if (CONTROL_CHARACTER.test(value))
+      problems.push({ location, code: 102, text: `${what} holds a control character` });
+    if (value.length > longest)
+      problems.push({ location, code: 102, text: `${what} is over ${longest} characters` });
+  };
+  if (message.controlId !== undefined)
+    check(message.controlId, 'MSH^1^10', LONGEST_IDENTIFIER, 'the control id');
+  check(message.sender, 'MSH^1^4', LONGEST_IDENTIFIER, 'the sender');
+  if (message.readings.length === 0) {
+    problems.push({ location: 'MSH', code: 101, text: 'the message carries no document' });
+  }
+  const ids = new Set<string>();
+  for (const reading of message.readings) {
+    for (const [name, field] of Object.entries(fieldsOf(reading))) {
+      if (typeof field.value !== 'string') continue;
+      const location = hl7Location(field.source) ?? field.source;
+      const identifier = name === 'documentId' || name === 'replacesDocumentId' || name === 'setId';
+      check(field.value, location, identifier ? LONGEST_IDENTIFIER : LONGEST_VALUE, name);
+    }
+    const id = reading.action === 'delete' ? undefined : reading.documentId;
+    if (id && ids.has(id.value)) {
+      problems.push({
+        location: hl7Location(id.source) ?? id.source,
+        code: 205,
+        text: `document ${id.value} is in the message twice`,
+      });
+    }
+    if (id) ids.add(id.value);
+  }
+  if (problems.length > 0) throw new MessageRejection('AE', problems);
 }
 
 async function loadContext(db: Kysely<DB>, message: InboundMessage): Promise<IngestionContext> {
@@ -152,15 +208,14 @@ async function loadContext(db: Kysely<DB>, message: InboundMessage): Promise<Ing
     ),
   );
   const rpps = message.readings.flatMap((reading) => (reading.authorRpps ? [reading.authorRpps.value] : []));
-  const facilityId =
-    'facilityId' in message.facility
-      ? sql`${message.facility.facilityId}::text`
-      : sql`coalesce((SELECT facility_id FROM facility_receiving_identifiers WHERE identifier = ${message.facility.receivingIdentifier}), ${message.facility.receivingIdentifier})`;
   const { rows } = await sql<IngestionContext>`/* worklist.ingestionContext */
     SELECT f.facility_id,
-           (SELECT m.request_ids FROM inbound_messages m
-            WHERE m.facility_id = f.facility_id AND m.sender = ${message.sender}
-              AND m.control_id = ${message.controlId ?? null}) AS duplicate_request_ids,
+           coalesce((SELECT m.request_ids FROM inbound_messages m
+                     WHERE m.facility_id = f.facility_id AND m.sender = ${message.sender}
+                       AND m.control_id = ${message.controlId ?? null}),
+                     (SELECT m.request_ids FROM inbound_messages m
+                      WHERE m.facility_id = f.facility_id AND m.control_id IS NULL
+                        AND m.sha256 = ${message.controlId === undefined ? sha256Of(message.raw) : null})) AS duplicate_request_ids,
            coalesce((SELECT json_agg(json_build_object('documentId', r.document_id, 'requestId', r.request_id,
                               'status', r.status, 'integrationState', r.integration_state,
                               'ehrDocumentReference', r.ehr_document_reference))
@@ -169,8 +224,9 @@ async function loadContext(db: Kysely<DB>, message: InboundMessage): Promise<Ing
            coalesce((SELECT json_agg(json_build_object('rpps', p.national_id, 'provider_id', p.provider_id))
                      FROM providers p WHERE p.national_id = ANY(${rpps}::text[])), '[]') AS authors,
            ARRAY(SELECT nextval(pg_get_serial_sequence('integration_requests', 'request_id'))
-                 FROM generate_series(1, ${message.readings.length}::int)) AS request_ids
-    FROM facilities f WHERE f.facility_id = ${facilityId}`.execute(db);
+                 FROM generate_series(1, ${message.readings.length}::int)) AS request_ids,
+           ${candidatesOf(message.readings)} AS candidates
+    FROM facilities f WHERE f.facility_id = ${facilityOf(message)}`.execute(db);
   const context = rows[0];
   if (!context) {
     const named =
@@ -178,6 +234,15 @@ async function loadContext(db: Kysely<DB>, message: InboundMessage): Promise<Ing
     throw new UnknownFacility(named);
   }
   return { ...context, request_ids: context.request_ids.map(Number) };
+}
+
+/** The facility a message is for: named over HTTP, MSH-6 through the receiving identifiers over MLLP. */
+function facilityOf(message: InboundMessage) {
+  return 'facilityId' in message.facility
+    ? sql`${message.facility.facilityId}::text`
+    : // A facility's own id routes to it before any receiving identifier could.
+      sql`coalesce((SELECT facility_id FROM facilities WHERE facility_id = ${message.facility.receivingIdentifier}),
+                   (SELECT facility_id FROM facility_receiving_identifiers WHERE identifier = ${message.facility.receivingIdentifier}))`;
 }
 
 function dispose(reading: DocumentReading, known: KnownDocument[]): Disposition {
@@ -218,44 +283,55 @@ function hl7Location(source: string | undefined): string | undefined {
   return match ? `${match[1]}^1^${match[2]}` : undefined;
 }
 
-/** Matches every recorded reading's identity in one statement: the facility's patients by INS or traits. */
-async function matchIdentities(
-  db: Kysely<DB>,
-  facilityId: string,
-  readings: DocumentReading[],
-): Promise<Array<MatchOutcome | undefined>> {
-  const matchable = readings.map(({ identity }) =>
-    Boolean(identity.ins || (identity.birthLastName && identity.birthDate)),
-  );
-  if (!matchable.some(Boolean)) return readings.map(() => undefined);
+const matchable = ({ action, identity }: DocumentReading) =>
+  action !== 'delete' && Boolean(identity.ins || (identity.birthLastName && identity.birthDate));
+
+/**
+ * The facility's patients each reading may name, by INS or by birth date and birth name (the two
+ * indexes of migration 0002), with how their strict traits compare: a column of the context statement,
+ * so a message's identity check costs no statement of its own.
+ */
+function candidatesOf(readings: DocumentReading[]) {
   const column = (pick: (reading: DocumentReading) => Field<string> | undefined) =>
-    readings.map((reading) => pick(reading)?.value ?? null);
+    readings.map((reading) => (matchable(reading) ? (pick(reading)?.value ?? null) : null));
   const firstGiven = (reading: DocumentReading) =>
     reading.identity.firstBirthGivenName?.value ??
     reading.identity.birthGivenNames?.value.split(' ')[0] ??
     null;
-  const { rows } = await sql<PatientTraits & { ordinal: number }>`/* worklist.matchIdentities */
-    SELECT d.ordinal, p.patient_id, p.ins,
-           coalesce(p.ins = d.ins, false) AS same_ins,
-           coalesce(p.birth_last_name_key = identity_key(d.birth_last_name), false) AS same_name,
-           coalesce(p.first_given_name_key = identity_key(d.first_given_name), false) AS same_first_name,
-           coalesce(p.birth_date = d.birth_date, false) AS same_birth_date,
-           coalesce(p.sex = d.sex, false) AS same_sex,
-           p.birthplace_code = d.birthplace_code AS same_birthplace
+  return sql`coalesce((
+    SELECT json_agg(json_build_object('ordinal', d.ordinal, 'patient_id', p.patient_id, 'ins', p.ins,
+             'same_ins', coalesce(p.ins = d.ins, false),
+             'same_name', coalesce(p.birth_last_name_key = identity_key(d.birth_last_name), false),
+             'same_first_name', coalesce(p.first_given_name_key = identity_key(d.first_given_name), false),
+             'same_birth_date', coalesce(p.birth_date = d.birth_date, false),
+             'same_sex', coalesce(p.sex = d.sex, false),
+             'same_birthplace', p.birthplace_code = d.birthplace_code))
     FROM unnest(${column((r) => r.identity.ins)}::text[], ${column((r) => r.identity.birthLastName)}::text[],
-                ${readings.map(firstGiven)}::text[], ${column((r) => r.identity.birthDate)}::date[],
-                ${column((r) => r.identity.sex)}::text[], ${column((r) => r.identity.birthplaceCode)}::text[])
+                ${readings.map((r) => (matchable(r) ? firstGiven(r) : null))}::text[],
+                ${column((r) => r.identity.birthDate)}::date[], ${column((r) => r.identity.sex)}::text[],
+                ${column((r) => r.identity.birthplaceCode)}::text[])
          WITH ORDINALITY AS d(ins, birth_last_name, first_given_name, birth_date, sex, birthplace_code, ordinal)
     CROSS JOIN LATERAL (
       SELECT patient_id, ins, birth_last_name_key, first_given_name_key, birth_date, sex, birthplace_code
       FROM patients
-      WHERE facility_id = ${facilityId}
+      WHERE facility_id = f.facility_id
         AND (ins = d.ins OR (birth_date = d.birth_date AND birth_last_name_key = identity_key(d.birth_last_name)))
+      -- The INS holder first: twenty namesakes born the same day must not crowd it out.
+      ORDER BY ins IS NOT DISTINCT FROM d.ins DESC
       LIMIT 20
-    ) p`.execute(db);
-  return readings.map((reading, index) => {
-    if (!matchable[index]) return undefined;
-    const identity = reading.identity;
+    ) p), '[]')`;
+}
+
+/** The worklist's matching rules applied to each recorded reading and the candidates found for it. */
+function decideMatches(
+  recorded: DocumentReading[],
+  all: DocumentReading[],
+  candidates: IngestionContext['candidates'],
+): Array<MatchOutcome | undefined> {
+  return recorded.map((reading) => {
+    if (!matchable(reading)) return undefined;
+    const ordinal = all.indexOf(reading) + 1;
+    const { identity } = reading;
     return decideMatch(
       {
         ins: identity.ins?.value,
@@ -266,9 +342,34 @@ async function matchIdentities(
         sex: identity.sex?.value,
         birthplaceCode: identity.birthplaceCode?.value,
       },
-      rows.filter((row) => Number(row.ordinal) === index + 1),
+      candidates.filter((row) => Number(row.ordinal) === ordinal),
     );
   });
+}
+
+/** The raw message's digest, computed once however often it is asked for. */
+const digests = new WeakMap<Buffer, string>();
+function sha256Of(raw: Buffer): string {
+  let digest = digests.get(raw);
+  if (digest === undefined) {
+    digest = createHash('sha256').update(raw).digest('hex');
+    digests.set(raw, digest);
+  }
+  return digest;
+}
+
+/** A sender's media type as stored and served: well formed, or octet-stream. */
+function storableMediaType(contentType: string): string {
+  return /^[a-z0-9][\w.+-]*\/[\w.+-]+$/i.test(contentType)
+    ? contentType.toLowerCase()
+    : 'application/octet-stream';
+}
+
+/** A file name a download can carry: no path, no control characters, not empty. */
+function storableFileName(fileName: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is replaced.
+  const name = path.basename(fileName.replace(/[\u0000-\u001f\u007f\\]+/g, '_')).slice(-200);
+  return name === '' || name === '.' || name === '..' ? 'document' : name;
 }
 
 interface StoredFile {
@@ -299,8 +400,8 @@ async function storeFiles(
   const files = recorded.map(({ reading }) =>
     reading.files.map(
       (file): StoredFile => ({
-        fileName: file.fileName,
-        contentType: file.contentType,
+        fileName: storableFileName(file.fileName),
+        contentType: storableMediaType(file.contentType),
         sizeBytes: file.content.length,
         sha256: createHash('sha256').update(file.content).digest('hex'),
         pages: file.contentType === 'application/pdf' ? pdfPageCount(file.content) : null,
@@ -314,14 +415,14 @@ async function storeFiles(
       reading.files.map((file, position) => ({
         key: (files[index] as StoredFile[])[position]?.storageKey as string,
         content: file.content,
-        contentType: file.contentType,
+        contentType: storableMediaType(file.contentType),
       })),
     ),
   ];
   const keys = writes.map((write) => write.key);
   const outcomes = await Promise.allSettled(
     writes.map((write) =>
-      store.put(write.key, Readable.from([write.content]), {
+      store.put(write.key, write.content, {
         contentType: write.contentType,
         contentLength: write.content.length,
       }),
@@ -334,7 +435,7 @@ async function storeFiles(
   }
   return {
     rawKey,
-    rawSha256: createHash('sha256').update(message.raw).digest('hex'),
+    rawSha256: sha256Of(message.raw),
     files,
     keys,
   };
@@ -443,11 +544,9 @@ async function record(
       : [],
   );
   const cancellations = [
-    ...replacedBefore,
-    ...cancelled.map(({ target, reason }) => ({ requestId: target.requestId, reason })),
+    ...replacedBefore.map((replaced) => ({ ...replaced, deleted: false })),
+    ...cancelled.map(({ target, reason }) => ({ requestId: target.requestId, reason, deleted: true })),
   ];
-  // A deleted document already in the EHR is withdrawn there too: a job, in the same transaction.
-  const withdrawals = cancelled.filter(({ target }) => target.ehrDocumentReference !== null);
   const requestIds = [
     ...rows.map((row) => row.requestId),
     ...dispositions.flatMap((disposition) =>
@@ -544,23 +643,29 @@ async function record(
            AS v(request_id, outcome, patient_id, note)
       WHERE v.request_id IN (SELECT request_id FROM requests)
     ),
+    -- Decided on the row as it is now, not as the context read it: the integration worker may have
+    -- pushed it since. A replaced document integrated meanwhile stays (its replacement supersedes it
+    -- in the EHR); a deleted one in the EHR is withdrawn there, by a job queued below.
     cancelled AS (
       UPDATE integration_requests r
       SET status = 'cancelled', cancelled_at = now(), cancellation_reason = c.reason, updated_at = now(),
           integration_state = CASE WHEN r.ehr_document_reference IS NULL THEN r.integration_state ELSE 'queued' END
-      FROM unnest(${cancellations.map((c) => c.requestId)}::bigint[], ${cancellations.map((c) => c.reason)}::text[])
-           AS c(request_id, reason)
-      WHERE r.request_id = c.request_id AND r.facility_id = ${context.facility_id}
-      RETURNING r.request_id
+      FROM unnest(${cancellations.map((c) => c.requestId)}::bigint[], ${cancellations.map((c) => c.reason)}::text[],
+                  ${cancellations.map((c) => c.deleted)}::boolean[]) AS c(request_id, reason, deleted)
+      WHERE r.request_id = c.request_id AND r.facility_id = ${context.facility_id} AND r.status <> 'cancelled'
+        AND (c.deleted OR r.status <> 'integrated')
+      RETURNING r.request_id, r.ehr_document_reference IS NOT NULL AS withdraw
     )
-    SELECT (SELECT count(*) FROM requests)::int AS requests, (SELECT count(*) FROM cancelled)::int AS cancelled`;
-  if (withdrawals.length === 0) {
+    SELECT request_id FROM cancelled WHERE withdraw`;
+  if (cancellations.length === 0) {
     await statement.execute(deps.db);
     return requestIds;
   }
   await inTransaction(deps.db, async (trx) => {
-    await statement.execute(trx);
-    for (const { target } of withdrawals) await deps.queue.enqueue(trx, target.requestId);
+    const { rows: withdrawals } = await statement.execute(trx);
+    for (const { request_id } of withdrawals as Array<{ request_id: number }>) {
+      await deps.queue.enqueue(trx, Number(request_id));
+    }
   });
   return requestIds;
 }

@@ -93,10 +93,15 @@ export async function addReceivingIdentifiers(
     added AS (
       INSERT INTO facility_receiving_identifiers (identifier, facility_id)
       SELECT identifier, facility.facility_id FROM facility, unnest(${identifiers}::text[]) AS identifier
+      WHERE NOT EXISTS (SELECT 1 FROM facilities f WHERE f.facility_id = identifier)
       ON CONFLICT (identifier) DO NOTHING
       RETURNING identifier, facility_id
     )
     SELECT identifier, facility_id, true AS added FROM added
+    UNION ALL
+    -- Another facility's own id always routes to it: it cannot be taken as a receiving identifier.
+    SELECT other.facility_id, other.facility_id, false FROM facilities other
+    WHERE other.facility_id = ANY(${identifiers}::text[]) AND other.facility_id <> ${facilityId}
     UNION ALL
     SELECT i.identifier, i.facility_id, false FROM facility_receiving_identifiers i
     WHERE i.identifier = ANY(${identifiers}::text[]) AND i.facility_id <> ${facilityId}
