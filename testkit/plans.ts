@@ -60,7 +60,7 @@ export async function explainStatements(
   const ledger = new RequestLedger(true);
   await withLedger(ledger, work);
   const explained: ExplainedStatement[] = [];
-  for (const statement of ledger.statements) {
+  for (const statement of [...ledger.statements, ...ledger.partStatements]) {
     if (!/^\s*(\/\*[\s\S]*?\*\/\s*)?(SELECT|WITH|UPDATE|INSERT|DELETE)/i.test(statement.text)) continue;
     const params = JSON.parse(statement.params) as unknown[] | null;
     const statementSql = sql.raw(inline(statement.text, params ?? []));

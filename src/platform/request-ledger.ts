@@ -30,6 +30,8 @@ export class RequestLedger {
   retriedStatements = 0;
   /** Statements of parts judged against budgets of their own (each message of a batch): see `absorb`. */
   judgedApart = 0;
+  /** Those parts' statements, when traced: for tools that explain them, not judged again here. */
+  readonly partStatements: StatementRecord[] = [];
   cache: 'hit' | 'miss' | undefined;
 
   constructor(readonly traceStatements: boolean) {}
@@ -52,6 +54,7 @@ export class RequestLedger {
       this[kind].durationMs += part[kind].durationMs;
     }
     this.judgedApart += part.db.count;
+    if (this.traceStatements) this.partStatements.push(...part.statements, ...part.partStatements);
     this.cache ??= part.cache;
   }
 

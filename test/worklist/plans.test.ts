@@ -1,7 +1,11 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ingestionDepsOf } from '../../src/app.ts';
+import { receive } from '../../src/modules/worklist/ingestion/inbox.ts';
 import { generateWorklistDataset } from '../../src/modules/worklist/operations/dataset.ts';
+import { documentId, oruMessage } from '../../src/modules/worklist/operations/sample-messages.ts';
 import { candidatePatients, requestDetail, worklistPage } from '../../src/modules/worklist/queries.ts';
+import { onePagePdf } from '../../src/platform/pdf.ts';
 import { type PlanSummary, plansOf } from '../../testkit/plans.ts';
 import { createTestContext, type TestContext } from '../support/harness.ts';
 
@@ -13,7 +17,14 @@ import { createTestContext, type TestContext } from '../support/harness.ts';
 let context: TestContext;
 let facilityId: string;
 let smallestFacilityId: string;
-const GROWING = ['integration_requests', 'patients', 'attachments', 'verifications', 'extracted_metadata'];
+const GROWING = [
+  'integration_requests',
+  'patients',
+  'attachments',
+  'verifications',
+  'extracted_metadata',
+  'inbound_messages',
+];
 const scansOfGrowingTables = (plan: PlanSummary | undefined) =>
   (plan?.seqScans ?? []).filter((table) => GROWING.includes(table));
 
@@ -119,6 +130,58 @@ describe('worklist plans at 150,000 requests', () => {
         'patients_facility_ins_idx',
         'patients_facility_traits_idx',
         'patients_facility_name_trgm_idx',
+      ]),
+    );
+  });
+
+  it('ingests an HL7 message through indexes: the facility, resends, documents and candidates, then the record', async () => {
+    const db = context.runtime.database.db;
+    const { rows } = await sql<{
+      ins: string;
+      ipp: string;
+      birth_last_name: string;
+      birth_first_names: string;
+      birth_date: string;
+      sex: 'F' | 'M';
+    }>`
+      SELECT ins, ipp, birth_last_name, birth_first_names, birth_date::text AS birth_date, sex FROM patients
+      WHERE facility_id = ${facilityId} AND ins IS NOT NULL LIMIT 1`.execute(db);
+    const patient = rows[0]!;
+    const message = oruMessage({
+      controlId: 'PLAN-1',
+      sendingFacility: 'LABO',
+      receivingFacility: facilityId,
+      patient: {
+        ins: patient.ins,
+        ipp: patient.ipp,
+        birthLastName: patient.birth_last_name,
+        givenNames: patient.birth_first_names.split(' '),
+        birthDate: patient.birth_date,
+        sex: patient.sex,
+      },
+      document: {
+        id: documentId('PLAN-1'),
+        typeCode: '11502-2',
+        title: 'Biologie',
+        procedureDate: '2026-10-30',
+        pdf: onePagePdf('x'),
+      },
+    });
+    const plans = await plansOf(db, () =>
+      receive(
+        ingestionDepsOf(context.runtime),
+        { listener: 'mllp', facilityId: undefined, sender: 'x', source: undefined },
+        'hl7v2',
+        message,
+      ),
+    );
+    expect(plans).toHaveLength(2);
+    for (const plan of plans) expect(scansOfGrowingTables(plan), plan.text.slice(0, 60)).toEqual([]);
+    expect(plans[0]?.indexes).toEqual(
+      expect.arrayContaining([
+        'inbound_messages_control_id_idx',
+        'patients_facility_ins_idx',
+        'patients_facility_traits_idx',
       ]),
     );
   });

@@ -16,8 +16,9 @@ import {
 } from './service.ts';
 
 /**
- * Statements one message may cost: the facility and what it resends or replaces, the identity match,
- * the record. A deletion of a document already in the EHR also queues its withdrawal, in a transaction.
+ * Statements one message may cost: one finds the facility, a resend, the documents it names and its
+ * candidate patients; one records it (2 in all). A replacement records within a transaction (4); a
+ * deletion may also queue the EHR withdrawal of what it cancels.
  */
 export const MESSAGE_STATEMENT_BUDGET = 4;
 export const DELETION_STATEMENT_BUDGET = 7;
