@@ -141,6 +141,7 @@ try {
     },
   );
   const acks = stdout
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the MLLP frame bytes are what splits ACKs.
     .split(/[\x0b\x1c]/)
     .map((ack) => ack.trim())
     .filter((ack) => ack.startsWith('MSH'));
