@@ -148,7 +148,7 @@ export interface RequestDetailRow {
   rejected_by: string | null;
   rejected_at: Date | null;
   rejection_reason: string | null;
-  format: 'upload' | 'hl7v2' | 'cda' | 'fhir';
+  format: 'upload' | 'hl7v2' | 'cda' | 'fhir' | 'pdf' | 'scan';
   document_id: string | null;
   identity_reliability: string | null;
   mismatch_reasons: string[];

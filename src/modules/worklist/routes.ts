@@ -365,7 +365,7 @@ async function describeRequest(deps: WorklistDependencies, row: RequestDetailRow
     ? await deps.store.downloadUrl(row.message.storage_key, window).then((url) => ({
         id: Number(row.message?.message_id),
         listener: row.message?.listener as 'mllp' | 'http' | 'cli',
-        format: row.message?.format as 'hl7v2' | 'cda' | 'fhir',
+        format: row.message?.format as NonNullable<RequestDetail['message']>['format'],
         sender: String(row.message?.sender),
         controlId: row.message?.control_id ?? null,
         messageType: row.message?.message_type ?? null,

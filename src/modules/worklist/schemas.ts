@@ -192,7 +192,7 @@ export const RequestDetail = Type.Object({
   rejection: nullable(
     Type.Object({ by: Type.String(), at: Type.String({ format: 'date-time' }), reason: Type.String() }),
   ),
-  format: Type.Enum(['upload', 'hl7v2', 'cda', 'fhir'], {
+  format: Type.Enum(['upload', 'hl7v2', 'cda', 'fhir', 'pdf', 'scan'], {
     description: 'How it arrived: a multipart upload, or a message read by hotpath',
   }),
   documentId: nullable(
@@ -215,7 +215,7 @@ export const RequestDetail = Type.Object({
       {
         id: Type.Integer(),
         listener: Type.Enum(['mllp', 'http', 'cli']),
-        format: Type.Enum(['hl7v2', 'cda', 'fhir']),
+        format: Type.Enum(['hl7v2', 'cda', 'fhir', 'pdf', 'scan']),
         sender: Type.String(),
         controlId: nullable(Type.String()),
         messageType: nullable(Type.String()),

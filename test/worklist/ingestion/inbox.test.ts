@@ -10,7 +10,7 @@ import {
   type SampleDocument,
   type SamplePatient,
 } from '../../../src/modules/worklist/operations/sample-messages.ts';
-import { onePagePdf } from '../../../src/platform/pdf.ts';
+import { onePagePdf, textPdf } from '../../../src/platform/pdf.ts';
 import { costOf, createTestContext, type TestContext } from '../../support/harness.ts';
 import { CAMILLE_DUPONT, createFacility } from '../../support/worklist.ts';
 
@@ -518,5 +518,68 @@ describe('POST /v2/inbox: what the database could not keep, and keys that must n
     const again = await post(cda, 'application/xml');
     expect([first.statusCode, again.statusCode]).toEqual([202, 200]);
     expect(again.json().requestIds).toEqual(first.json().requestIds);
+  });
+});
+
+describe('POST /v2/inbox: a PDF with a text layer', () => {
+  let context: TestContext;
+  let author: { authorization: string };
+
+  beforeAll(async () => {
+    context = await createTestContext();
+    await createFacility(context, FACILITY, { patients: [{ ipp: 'IPP-1', ...CAMILLE_DUPONT }] });
+    author = context.auth('author', 'scanner', { facilities: [FACILITY] });
+  });
+  afterAll(async () => {
+    await context.close();
+  });
+
+  const post = (body: Buffer) =>
+    context.app.inject({
+      method: 'POST',
+      url: `/v2/inbox?facilityId=${FACILITY}&source=paper`,
+      headers: { ...author, 'content-type': 'application/pdf' },
+      payload: body,
+    });
+
+  it('reads the identity, date and type from its text, matches on confident fields, and takes it once', async () => {
+    const pdf = textPdf([
+      [
+        'Laboratoire de biologie médicale des Tilleuls',
+        "COMPTE RENDU D'EXAMENS BIOLOGIQUES",
+        'Nom de naissance : DUPONT',
+        'Prénom(s) : Camille',
+        'Née le : 12/03/1979',
+        'Sexe : F',
+        `INS : ${CAMILLE_DUPONT.ins}`,
+        'Prélevé le 19/11/2026',
+        'Hémoglobine 13,2 g/dL',
+      ],
+    ]);
+    const response = await post(pdf);
+    expect(response.statusCode, response.body).toBe(202);
+    expect(response.json().messages[0]).toMatchObject({ format: 'pdf', outcome: 'accepted' });
+    const detail = await context.app.inject({
+      method: 'GET',
+      url: `/v2/worklist/${response.json().requestIds[0]}`,
+      headers: context.auth('reader', 'clinician', { facilities: [FACILITY] }),
+    });
+    const request = detail.json();
+    expect(request).toMatchObject({
+      format: 'pdf',
+      status: 'verified',
+      identityCheck: 'ok',
+      documentType: { code: '11502-2' },
+      procedureDate: '2026-11-19',
+    });
+    expect(request.extracted.fields.ins).toMatchObject({
+      value: CAMILLE_DUPONT.ins,
+      source: 'page 1, line 7',
+    });
+    expect(request.extracted.fields.birthDate.confidence).toBeGreaterThanOrEqual(0.8);
+    expect(request.attachments[0]).toMatchObject({ contentType: 'application/pdf', pages: 1 });
+    const again = await post(pdf);
+    expect(again.statusCode).toBe(200);
+    expect(again.json().requestIds).toEqual(response.json().requestIds);
   });
 });

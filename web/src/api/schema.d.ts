@@ -1658,6 +1658,7 @@ export interface paths {
                 content: {
                     "application/fhir+json": unknown;
                     "application/hl7-v2": unknown;
+                    "application/pdf": unknown;
                     "application/xml": unknown;
                     "text/xml": unknown;
                     "x-application/hl7-v2+er7": unknown;
@@ -1680,7 +1681,7 @@ export interface paths {
                                 /** @description MSH-10, for HL7 v2 */
                                 controlId: string | null;
                                 /** @enum {unknown} */
-                                format: "hl7v2" | "cda" | "fhir";
+                                format: "hl7v2" | "cda" | "fhir" | "pdf" | "scan";
                                 messageType: string | null;
                                 /** @enum {unknown} */
                                 outcome: "accepted" | "duplicate" | "rejected";
@@ -1712,7 +1713,7 @@ export interface paths {
                                 /** @description MSH-10, for HL7 v2 */
                                 controlId: string | null;
                                 /** @enum {unknown} */
-                                format: "hl7v2" | "cda" | "fhir";
+                                format: "hl7v2" | "cda" | "fhir" | "pdf" | "scan";
                                 messageType: string | null;
                                 /** @enum {unknown} */
                                 outcome: "accepted" | "duplicate" | "rejected";
@@ -2157,7 +2158,7 @@ export interface paths {
                              * @description How it arrived: a multipart upload, or a message read by hotpath
                              * @enum {unknown}
                              */
-                            format: "upload" | "hl7v2" | "cda" | "fhir";
+                            format: "upload" | "hl7v2" | "cda" | "fhir" | "pdf" | "scan";
                             id: number;
                             /** @enum {unknown} */
                             identityCheck: "ok" | "mismatch" | "pending";
@@ -2178,7 +2179,7 @@ export interface paths {
                                 /** Format: date-time */
                                 downloadUrlExpiresAt: string;
                                 /** @enum {unknown} */
-                                format: "hl7v2" | "cda" | "fhir";
+                                format: "hl7v2" | "cda" | "fhir" | "pdf" | "scan";
                                 id: number;
                                 /** @enum {unknown} */
                                 listener: "mllp" | "http" | "cli";

@@ -5,7 +5,9 @@ import { readCda } from './cda.ts';
 import { withEmbeddedDocuments } from './embedded.ts';
 import { readFhirDocuments } from './fhir-document.ts';
 import { buildAck, type Hl7Envelope, type Hl7Header, readHeaderLeniently, readHl7, splitHl7 } from './hl7.ts';
+import { pdfTextPages } from './pdf-text.ts';
 import { type DocumentReading, type Format, MessageRejection, type ReadingProblem } from './reading.ts';
+import { readReportText } from './report-text.ts';
 import {
   type InboundMessage,
   type IngestionDeps,
@@ -41,6 +43,7 @@ export const INBOX_MEDIA_TYPES: Record<string, Format> = {
   'application/xml': 'cda',
   'text/xml': 'cda',
   'application/fhir+json': 'fhir',
+  'application/pdf': 'pdf',
 };
 
 export type Acknowledgment = 'AA' | 'AE' | 'AR';
@@ -106,15 +109,20 @@ export async function receive(
   if (format === 'hl7v2') return receiveHl7(deps, delivery, body);
   const started = performance.now();
   try {
-    const readings = format === 'cda' ? [readCdaBody(body)] : readFhirBody(body);
+    const readings =
+      format === 'cda'
+        ? [readCdaBody(body)]
+        : format === 'pdf'
+          ? [await readPdfBody(body)]
+          : readFhirBody(body);
     const result = await ingestWithinBudget(deps, {
       listener: delivery.listener,
       format,
-      contentType: format === 'cda' ? 'application/xml' : 'application/fhir+json',
+      contentType: MEDIA_TYPE_OF[format],
       raw: body,
       sender: delivery.sender,
       controlId: undefined,
-      messageType: format === 'cda' ? 'ClinicalDocument' : 'DocumentReference',
+      messageType: MESSAGE_TYPE_OF[format],
       facility: { facilityId: delivery.facilityId as string },
       source: delivery.source ?? sourceOf(readings),
       readings,
@@ -182,6 +190,27 @@ function readCdaBody(body: Buffer): DocumentReading {
       ...reading.files,
     ],
   };
+}
+
+const MEDIA_TYPE_OF: Record<Format, string> = {
+  hl7v2: 'application/hl7-v2',
+  cda: 'application/xml',
+  fhir: 'application/fhir+json',
+  pdf: 'application/pdf',
+  scan: 'application/octet-stream',
+};
+const MESSAGE_TYPE_OF: Record<Format, string> = {
+  hl7v2: 'HL7 v2',
+  cda: 'ClinicalDocument',
+  fhir: 'DocumentReference',
+  pdf: 'PDF',
+  scan: 'scan',
+};
+
+/** A PDF with a text layer, read by the French report rules; the PDF itself is the document's file. */
+async function readPdfBody(body: Buffer): Promise<DocumentReading> {
+  const pages = await pdfTextPages(body);
+  return readReportText(pages, { format: 'pdf', fileName: 'document.pdf', pdf: body });
 }
 
 function readFhirBody(body: Buffer): DocumentReading[] {

@@ -13,9 +13,11 @@ import {
   type DocumentReading,
   type Field,
   type Format,
+  type IdentityReading,
   MessageRejection,
   type ReadingProblem,
 } from './reading.ts';
+import { confidentIdentity } from './report-text.ts';
 
 /** Raw messages as received: written under `inbox/` before their row commits. */
 export function inboxObjects(db: Kysely<DB>): StoredObjects {
@@ -283,8 +285,19 @@ function hl7Location(source: string | undefined): string | undefined {
   return match ? `${match[1]}^1^${match[2]}` : undefined;
 }
 
-const matchable = ({ action, identity }: DocumentReading) =>
-  action !== 'delete' && Boolean(identity.ins || (identity.birthLastName && identity.birthDate));
+/** What the matcher may use: read from a document's text, only the fields its reader is sure of. */
+function identityForMatching(reading: DocumentReading): IdentityReading {
+  return reading.format === 'pdf' || reading.format === 'scan'
+    ? confidentIdentity(reading.identity)
+    : reading.identity;
+}
+
+const matchable = (reading: DocumentReading) => {
+  const identity = identityForMatching(reading);
+  return (
+    reading.action !== 'delete' && Boolean(identity.ins || (identity.birthLastName && identity.birthDate))
+  );
+};
 
 /**
  * The facility's patients each reading may name, by INS or by birth date and birth name (the two
@@ -292,12 +305,12 @@ const matchable = ({ action, identity }: DocumentReading) =>
  * so a message's identity check costs no statement of its own.
  */
 function candidatesOf(readings: DocumentReading[]) {
-  const column = (pick: (reading: DocumentReading) => Field<string> | undefined) =>
-    readings.map((reading) => (matchable(reading) ? (pick(reading)?.value ?? null) : null));
-  const firstGiven = (reading: DocumentReading) =>
-    reading.identity.firstBirthGivenName?.value ??
-    reading.identity.birthGivenNames?.value.split(' ')[0] ??
-    null;
+  const column = (pick: (identity: IdentityReading) => Field<string> | undefined) =>
+    readings.map((reading) =>
+      matchable(reading) ? (pick(identityForMatching(reading))?.value ?? null) : null,
+    );
+  const firstGiven = (identity: IdentityReading) =>
+    identity.firstBirthGivenName?.value ?? identity.birthGivenNames?.value.split(' ')[0] ?? null;
   return sql`coalesce((
     SELECT json_agg(json_build_object('ordinal', d.ordinal, 'patient_id', p.patient_id, 'ins', p.ins,
              'same_ins', coalesce(p.ins = d.ins, false),
@@ -306,10 +319,10 @@ function candidatesOf(readings: DocumentReading[]) {
              'same_birth_date', coalesce(p.birth_date = d.birth_date, false),
              'same_sex', coalesce(p.sex = d.sex, false),
              'same_birthplace', p.birthplace_code = d.birthplace_code))
-    FROM unnest(${column((r) => r.identity.ins)}::text[], ${column((r) => r.identity.birthLastName)}::text[],
-                ${readings.map((r) => (matchable(r) ? firstGiven(r) : null))}::text[],
-                ${column((r) => r.identity.birthDate)}::date[], ${column((r) => r.identity.sex)}::text[],
-                ${column((r) => r.identity.birthplaceCode)}::text[])
+    FROM unnest(${column((i) => i.ins)}::text[], ${column((i) => i.birthLastName)}::text[],
+                ${readings.map((r) => (matchable(r) ? firstGiven(identityForMatching(r)) : null))}::text[],
+                ${column((i) => i.birthDate)}::date[], ${column((i) => i.sex)}::text[],
+                ${column((i) => i.birthplaceCode)}::text[])
          WITH ORDINALITY AS d(ins, birth_last_name, first_given_name, birth_date, sex, birthplace_code, ordinal)
     CROSS JOIN LATERAL (
       SELECT patient_id, ins, birth_last_name_key, first_given_name_key, birth_date, sex, birthplace_code
@@ -331,7 +344,7 @@ function decideMatches(
   return recorded.map((reading) => {
     if (!matchable(reading)) return undefined;
     const ordinal = all.indexOf(reading) + 1;
-    const { identity } = reading;
+    const identity = identityForMatching(reading);
     return decideMatch(
       {
         ins: identity.ins?.value,

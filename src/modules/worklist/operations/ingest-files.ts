@@ -15,12 +15,14 @@ export function formatOfFile(fileName: string, content: Buffer): Format | undefi
     .replace(/^\uFEFF|^\xEF\xBB\xBF/, '')
     .trimStart();
   if (/^(MSH|FHS|BHS)\|/.test(head)) return 'hl7v2';
+  if (head.startsWith('%PDF-')) return 'pdf';
   if (head.startsWith('<')) return 'cda';
   if (head.startsWith('{')) return 'fhir';
   const extension = path.extname(fileName).toLowerCase();
   if (extension === '.hl7' || extension === '.er7') return 'hl7v2';
   if (extension === '.xml') return 'cda';
   if (extension === '.json') return 'fhir';
+  if (extension === '.pdf') return 'pdf';
   return undefined;
 }
 
@@ -46,7 +48,7 @@ export async function ingestFiles(
     try {
       const content = await readFile(file);
       const format = formatOfFile(file, content);
-      if (!format) throw new Error('neither HL7 v2, CDA (XML) nor FHIR (JSON)');
+      if (!format) throw new Error('neither HL7 v2, CDA (XML), FHIR (JSON) nor a PDF');
       const outcomes = await receive(
         deps,
         { listener: 'cli', facilityId: options.facilityId, sender: 'hotpath ingest', source: options.source },
