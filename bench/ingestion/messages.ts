@@ -6,6 +6,7 @@ import {
   type SampleDocument,
   type SamplePatient,
 } from '../../src/modules/worklist/operations/sample-messages.ts';
+import { pdfOfObjects } from '../../src/platform/pdf.ts';
 
 /** The two messages the ingestion issue names, each measured on its own. */
 export type MessageKind = 'oru' | 'mdm';
@@ -64,24 +65,7 @@ export function paddedPdf(totalBytes: number, heading: string, seed = 1): Buffer
         Buffer.from('\nendstream', 'latin1'),
       ]),
     ];
-    const parts: Buffer[] = [Buffer.from('%PDF-1.4\n%\xe2\xe3\xcf\xd3\n', 'latin1')];
-    let size = parts[0]!.length;
-    const offsets: number[] = [];
-    for (const [index, object] of objects.entries()) {
-      offsets.push(size);
-      const piece = Buffer.concat([
-        Buffer.from(`${index + 1} 0 obj\n`, 'latin1'),
-        object,
-        Buffer.from('\nendobj\n', 'latin1'),
-      ]);
-      parts.push(piece);
-      size += piece.length;
-    }
-    let tail = `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
-    for (const offset of offsets) tail += `${String(offset).padStart(10, '0')} 00000 n \n`;
-    tail += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${size}\n%%EOF\n`;
-    parts.push(Buffer.from(tail, 'latin1'));
-    return Buffer.concat(parts);
+    return pdfOfObjects(objects);
   };
   // The padding's own length is written in the file: two passes settle the digits.
   let padding = Math.max(0, totalBytes - build(0).length);

@@ -8,6 +8,7 @@ import { type Canvas, createCanvas, GlobalFonts } from '@napi-rs/canvas';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as OcrModule from '../../../src/modules/worklist/ingestion/ocr.ts';
 import type * as PdfTextModule from '../../../src/modules/worklist/ingestion/pdf-text.ts';
+import { pdfOfObjects } from '../../../src/platform/pdf.ts';
 
 /**
  * The network is closed for the whole file, in this thread and in the OCR thread: fetch, DNS, http(s),
@@ -233,24 +234,7 @@ function imageOnlyPdf(
       ]),
     );
   }
-  const parts: Buffer[] = [Buffer.from('%PDF-1.4\n%\xe2\xe3\xcf\xd3\n', 'latin1')];
-  let length = parts[0]!.length;
-  const offsets: number[] = [];
-  for (const [index, object] of objects.entries()) {
-    offsets.push(length);
-    const part = Buffer.concat([
-      Buffer.from(`${index + 1} 0 obj\n`, 'latin1'),
-      object,
-      Buffer.from('\nendobj\n', 'latin1'),
-    ]);
-    parts.push(part);
-    length += part.length;
-  }
-  let tail = `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
-  for (const offset of offsets) tail += `${String(offset).padStart(10, '0')} 00000 n \n`;
-  tail += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${length}\n%%EOF\n`;
-  parts.push(Buffer.from(tail, 'latin1'));
-  return Buffer.concat(parts);
+  return pdfOfObjects(objects);
 }
 
 interface TiffImage {
