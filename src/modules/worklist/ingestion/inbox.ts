@@ -5,7 +5,6 @@ import { readCda } from './cda.ts';
 import { withEmbeddedDocuments } from './embedded.ts';
 import { readFhirDocuments } from './fhir-document.ts';
 import { buildAck, type Hl7Envelope, type Hl7Header, readHeaderLeniently, readHl7, splitHl7 } from './hl7.ts';
-import { pdfTextPages } from './pdf-text.ts';
 import { type DocumentReading, type Format, MessageRejection, type ReadingProblem } from './reading.ts';
 import { readReportText } from './report-text.ts';
 import {
@@ -209,6 +208,8 @@ const MESSAGE_TYPE_OF: Record<Format, string> = {
 
 /** A PDF with a text layer, read by the French report rules; the PDF itself is the document's file. */
 async function readPdfBody(body: Buffer): Promise<DocumentReading> {
+  // pdf.js is large: loaded with the first PDF, not with every server start.
+  const { pdfTextPages } = await import('./pdf-text.ts');
   const pages = await pdfTextPages(body);
   return readReportText(pages, { format: 'pdf', fileName: 'document.pdf', pdf: body });
 }
