@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import type { SamplePatient } from '../../src/modules/worklist/operations/sample-messages.ts';
 import type { TestContext } from './harness.ts';
 
 export interface PatientFixture {
@@ -100,3 +101,13 @@ export async function receive(
     payload,
   });
 }
+
+/** Camille Dupont as laboratories' messages name her (INS and IPP), for the ingestion tests. */
+export const CAMILLE_IN_MESSAGES: SamplePatient = {
+  ins: CAMILLE_DUPONT.ins,
+  ipp: 'IPP-1',
+  birthLastName: 'DUPONT',
+  givenNames: ['Camille'],
+  birthDate: CAMILLE_DUPONT.birthDate,
+  sex: 'F',
+};

@@ -12,18 +12,10 @@ import {
 } from '../../../src/modules/worklist/operations/sample-messages.ts';
 import { onePagePdf, textPdf } from '../../../src/platform/pdf.ts';
 import { costOf, createTestContext, type TestContext } from '../../support/harness.ts';
-import { CAMILLE_DUPONT, createFacility } from '../../support/worklist.ts';
+import { CAMILLE_DUPONT, CAMILLE_IN_MESSAGES, createFacility } from '../../support/worklist.ts';
 
 const FACILITY = 'FAC-INBOX';
-const camille: SamplePatient = {
-  ins: CAMILLE_DUPONT.ins,
-  ipp: 'IPP-1',
-  birthLastName: 'DUPONT',
-  givenNames: ['Camille'],
-  birthDate: CAMILLE_DUPONT.birthDate,
-  sex: 'F',
-  reliability: 'QUAL',
-};
+const camille: SamplePatient = { ...CAMILLE_IN_MESSAGES, reliability: 'QUAL' };
 let counter = 0;
 const nextId = (prefix: string) => `${prefix}${++counter}`;
 const labReport = (extension = nextId('LAB-')): SampleDocument => ({

@@ -17,7 +17,6 @@ import {
   cdaDocument,
   documentId,
   type SampleDocument,
-  type SamplePatient,
 } from '../../../src/modules/worklist/operations/sample-messages.ts';
 import { freePort } from '../../../src/platform/free-port.ts';
 import { onePagePdf } from '../../../src/platform/pdf.ts';
@@ -28,7 +27,7 @@ import {
   startImapServer,
   startSmtpSink,
 } from '../../support/imap-server.ts';
-import { CAMILLE_DUPONT } from '../../support/worklist.ts';
+import { CAMILLE_DUPONT, CAMILLE_IN_MESSAGES } from '../../support/worklist.ts';
 import { buildZip, type ZipEntryInput } from '../../support/zip-writer.ts';
 
 const MAILBOX = 'bal-applicative@hopital-b.mssante.fr';
@@ -36,14 +35,7 @@ const SENDER = 'dr.martin@labo-a.mssante.fr';
 const LIMITS = { maxEntries: 100, maxBytes: 1024 * 1024 };
 const INS_OID = '1.2.250.1.213.1.4.8';
 
-const camille: SamplePatient = {
-  ins: CAMILLE_DUPONT.ins,
-  ipp: 'IPP-1',
-  birthLastName: 'DUPONT',
-  givenNames: ['Camille'],
-  birthDate: CAMILLE_DUPONT.birthDate,
-  sex: 'F',
-};
+const camille = CAMILLE_IN_MESSAGES;
 let counter = 0;
 const report = (): SampleDocument => ({
   id: documentId(`MAIL-${++counter}`),

@@ -6,20 +6,12 @@ import {
   documentId,
   mdmMessage,
   type SampleDocument,
-  type SamplePatient,
 } from '../../../src/modules/worklist/operations/sample-messages.ts';
 import { onePagePdf } from '../../../src/platform/pdf.ts';
 import { createTestContext, type TestContext } from '../../support/harness.ts';
-import { CAMILLE_DUPONT, createFacility } from '../../support/worklist.ts';
+import { CAMILLE_DUPONT, CAMILLE_IN_MESSAGES, createFacility } from '../../support/worklist.ts';
 
-const camille: SamplePatient = {
-  ins: CAMILLE_DUPONT.ins,
-  ipp: 'IPP-1',
-  birthLastName: 'DUPONT',
-  givenNames: ['Camille'],
-  birthDate: CAMILLE_DUPONT.birthDate,
-  sex: 'F',
-};
+const camille = CAMILLE_IN_MESSAGES;
 
 type Operation =
   | { kind: 'new'; document: number }
