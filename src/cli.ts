@@ -320,10 +320,13 @@ program
     );
   });
 
-program
+const ingest = program
   .command('ingest')
+  .description('documents from files, a watched folder or an MSSanté mailbox, as the inbox takes them');
+ingest
+  .command('files', { isDefault: true })
   .description(
-    'read HL7 v2 messages or batches, CDA R2 documents or FHIR DocumentReferences from files, as the inbox does',
+    'read HL7 v2 messages or batches, CDA R2 documents, FHIR DocumentReferences, PDFs, scans (TIFF, PNG, JPEG) or IHE XDM zips from files (`hotpath ingest FILE…` is the same)',
   )
   .argument('<files...>', 'files to ingest')
   .requiredOption('--facility <id>', 'the facility that receives them')

@@ -21,6 +21,7 @@ import type { ObjectStore } from '../../platform/storage/object-store.ts';
 import type { DB } from '../../tables.ts';
 import { canSee, facilityScope, worklistFacility } from './access.ts';
 import { type FhirClient, PatientEnricher } from './fhir/client.ts';
+import type { Listener } from './ingestion/service.ts';
 import type { IntegrationQueue } from './integration/queue.ts';
 import {
   candidatePatients,
@@ -364,7 +365,7 @@ async function describeRequest(deps: WorklistDependencies, row: RequestDetailRow
   const message = row.message
     ? await deps.store.downloadUrl(row.message.storage_key, window).then((url) => ({
         id: Number(row.message?.message_id),
-        listener: row.message?.listener as 'mllp' | 'http' | 'cli',
+        listener: row.message?.listener as Listener,
         format: row.message?.format as NonNullable<RequestDetail['message']>['format'],
         sender: String(row.message?.sender),
         controlId: row.message?.control_id ?? null,

@@ -3,6 +3,8 @@ import { RowId } from '../../platform/http/schemas.ts';
 
 const nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
+/** Where a message came in: MLLP, the HTTP inbox, `hotpath ingest`, an MSSanté mailbox, a watched folder. */
+export const LISTENERS = ['mllp', 'http', 'cli', 'mailbox', 'folder'] as const;
 export const SOURCES = ['mssante', 'lab', 'imaging', 'device', 'paper'] as const;
 export const STATUSES = [
   'received',
@@ -214,7 +216,7 @@ export const RequestDetail = Type.Object({
     Type.Object(
       {
         id: Type.Integer(),
-        listener: Type.Enum(['mllp', 'http', 'cli']),
+        listener: Type.Enum(LISTENERS),
         format: Type.Enum(['hl7v2', 'cda', 'fhir', 'pdf', 'scan']),
         sender: Type.String(),
         controlId: nullable(Type.String()),

@@ -5,6 +5,7 @@ import { readCda } from './cda.ts';
 import { withEmbeddedDocuments } from './embedded.ts';
 import { readFhirDocuments } from './fhir-document.ts';
 import { buildAck, type Hl7Envelope, type Hl7Header, readHeaderLeniently, readHl7, splitHl7 } from './hl7.ts';
+import type { ScanContentType } from './ocr.ts';
 import { type DocumentReading, type Format, MessageRejection, type ReadingProblem } from './reading.ts';
 import { readReportText } from './report-text.ts';
 import {
@@ -36,14 +37,30 @@ function ingestWithinBudget(deps: IngestionDeps, message: InboundMessage) {
 }
 
 /** The bodies `/v2/inbox` and `hotpath ingest` take, by media type. */
-export const INBOX_MEDIA_TYPES: Record<string, Format> = {
+export const INBOX_MEDIA_TYPES: Record<string, InboxKind> = {
   'application/hl7-v2': 'hl7v2',
   'x-application/hl7-v2+er7': 'hl7v2',
   'application/xml': 'cda',
   'text/xml': 'cda',
   'application/fhir+json': 'fhir',
   'application/pdf': 'pdf',
+  'image/tiff': 'scan',
+  'image/png': 'scan',
+  'image/jpeg': 'scan',
+  'application/zip': 'xdm',
 };
+
+/** What the inbox takes: a stored format, or an IHE XDM zip, whose documents are received one by one. */
+export type InboxKind = Format | 'xdm';
+
+/** A scan's media type from its first bytes: TIFF (either byte order), PNG or JPEG; else undefined. */
+export function scanMediaTypeOf(content: Buffer): ScanContentType | undefined {
+  const head = content.subarray(0, 8).toString('latin1');
+  if (head.startsWith('II*\0') || head.startsWith('MM\0*')) return 'image/tiff';
+  if (head.startsWith('\x89PNG\r\n\x1a\n')) return 'image/png';
+  if (head.startsWith('\xff\xd8\xff')) return 'image/jpeg';
+  return undefined;
+}
 
 export type Acknowledgment = 'AA' | 'AE' | 'AR';
 
@@ -92,6 +109,10 @@ export interface Delivery {
   /** Who sent it, for formats without a sending facility of their own (CDA, FHIR). */
   sender: string;
   source: Source | undefined;
+  /** The name the file came with (an upload, an attachment, a dropped file), kept as the document's. */
+  fileName?: string;
+  /** A mail's subject, kept with the message. */
+  subject?: string;
 }
 
 /**
@@ -102,10 +123,12 @@ export interface Delivery {
 export async function receive(
   deps: IngestionDeps,
   delivery: Delivery,
-  format: Format,
+  kind: InboxKind,
   body: Buffer,
 ): Promise<MessageOutcome[]> {
-  if (format === 'hl7v2') return receiveHl7(deps, delivery, body);
+  if (kind === 'hl7v2') return receiveHl7(deps, delivery, body);
+  if (kind === 'xdm') return receiveXdm(deps, delivery, body);
+  const format = kind;
   const started = performance.now();
   try {
     const readings =
@@ -131,6 +154,56 @@ export async function receive(
     if (!(error instanceof MessageRejection) || error instanceof UnknownFacility) throw error;
     return [counted(delivery.listener, format, started, rejected(format, undefined, undefined, error))];
   }
+}
+
+/** Limits for an IHE_XDM.zip from outside: 1,000 entries, 200 MB inflated. */
+const XDM_LIMITS = { maxEntries: 1000, maxBytes: 200 * 1024 * 1024 };
+
+/** The kind of a document carried in a package or a mail, from its media type. */
+export function kindOfMediaType(contentType: string): InboxKind | undefined {
+  const mediaType = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
+  if (mediaType === 'application/hl7-v3+xml' || mediaType === 'application/hl7-cda+xml') return 'cda';
+  return INBOX_MEDIA_TYPES[mediaType];
+}
+
+/**
+ * An IHE XDM package (an MSSanté letter's IHE_XDM.zip): each document it lists is received as a message
+ * of its own, a CDA as a CDA, a PDF as a PDF, an image as a scan, under the package's sender.
+ */
+async function receiveXdm(deps: IngestionDeps, delivery: Delivery, body: Buffer): Promise<MessageOutcome[]> {
+  const started = performance.now();
+  const { readXdm, XdmError } = await import('./xdm.ts');
+  let documents: Awaited<ReturnType<typeof readXdm>>;
+  try {
+    documents = await readXdm(body, XDM_LIMITS);
+  } catch (error) {
+    if (!(error instanceof XdmError)) throw error;
+    const rejection = new MessageRejection('AE', [
+      { location: 'IHE_XDM.zip', code: 102, text: error.message },
+    ]);
+    return [counted(delivery.listener, 'cda', started, rejected('cda', undefined, 'IHE XDM', rejection))];
+  }
+  const outcomes: MessageOutcome[] = [];
+  for (const document of documents) {
+    const kind = kindOfMediaType(document.contentType);
+    if (kind === undefined || kind === 'xdm' || kind === 'hl7v2') {
+      const rejection = new MessageRejection('AE', [
+        {
+          location: document.path,
+          code: 102,
+          text: `an XDM document of type ${document.contentType} is not read`,
+        },
+      ]);
+      outcomes.push(
+        counted(delivery.listener, 'cda', started, rejected('cda', undefined, 'IHE XDM', rejection)),
+      );
+      continue;
+    }
+    outcomes.push(
+      ...(await receive(deps, { ...delivery, fileName: document.fileName }, kind, document.content)),
+    );
+  }
+  return outcomes;
 }
 
 async function receiveHl7(deps: IngestionDeps, delivery: Delivery, body: Buffer): Promise<MessageOutcome[]> {

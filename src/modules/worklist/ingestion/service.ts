@@ -8,7 +8,7 @@ import { objectsReferencedBy, type StoredObjects } from '../../../platform/stora
 import type { DB } from '../../../tables.ts';
 import { decideMatch, type MatchOutcome, type PatientTraits } from '../identity.ts';
 import type { IntegrationQueue } from '../integration/queue.ts';
-import type { IdentityCheck, Status } from '../schemas.ts';
+import type { IdentityCheck, LISTENERS, Status } from '../schemas.ts';
 import {
   type DocumentReading,
   type Field,
@@ -37,7 +37,7 @@ export class UnknownFacility extends MessageRejection {
   }
 }
 
-export type Listener = 'mllp' | 'http' | 'cli';
+export type Listener = (typeof LISTENERS)[number];
 export type Source = 'mssante' | 'lab' | 'imaging' | 'device' | 'paper';
 
 /** One message as a listener received it, read but not yet stored. */
@@ -51,6 +51,8 @@ export interface InboundMessage {
   /** MSH-10; undefined where the format has none (CDA, FHIR). */
   controlId: string | undefined;
   messageType: string | undefined;
+  /** A mail's subject, for what came from a mailbox. */
+  subject?: string;
   /** HTTP names the facility (already checked against the token); MLLP gives MSH-6. */
   facility: { facilityId: string } | { receivingIdentifier: string };
   source: Source;
@@ -577,10 +579,10 @@ async function record(
   const statement = sql`/* worklist.recordIngestion */
     WITH message AS (
       INSERT INTO inbound_messages (facility_id, listener, format, sender, control_id, message_type, content_type,
-        size_bytes, sha256, storage_key, request_ids)
+        size_bytes, sha256, storage_key, request_ids, subject)
       VALUES (${context.facility_id}, ${message.listener}, ${message.format}, ${message.sender}, ${message.controlId ?? null},
               ${message.messageType ?? null}, ${message.contentType}, ${message.raw.length}, ${stored.rawSha256},
-              ${stored.rawKey}, ${requestIds}::bigint[])
+              ${stored.rawKey}, ${requestIds}::bigint[], ${message.subject?.slice(0, 998) ?? null})
       RETURNING message_id
     ),
     document AS (

@@ -3,12 +3,14 @@ import path from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import { progress } from '../../../platform/progress.ts';
 import type { DB } from '../../../tables.ts';
-import { type MessageOutcome, receive } from '../ingestion/inbox.ts';
-import type { Format } from '../ingestion/reading.ts';
+import { type InboxKind, type MessageOutcome, receive, scanMediaTypeOf } from '../ingestion/inbox.ts';
 import type { IngestionDeps, Source } from '../ingestion/service.ts';
 
 /** What a file holds, from its first bytes (an extension can lie; a sender's `.txt` is often HL7). */
-export function formatOfFile(fileName: string, content: Buffer): Format | undefined {
+export function formatOfFile(fileName: string, content: Buffer): InboxKind | undefined {
+  const scan = scanMediaTypeOf(content);
+  if (scan) return 'scan';
+  if (content.subarray(0, 4).equals(ZIP_MAGIC)) return 'xdm';
   const head = content
     .subarray(0, 512)
     .toString('latin1')
@@ -25,6 +27,8 @@ export function formatOfFile(fileName: string, content: Buffer): Format | undefi
   if (extension === '.pdf') return 'pdf';
   return undefined;
 }
+
+const ZIP_MAGIC = Buffer.from('PK\x03\x04', 'latin1');
 
 export interface FileOutcome {
   file: string;
@@ -48,10 +52,17 @@ export async function ingestFiles(
     try {
       const content = await readFile(file);
       const format = formatOfFile(file, content);
-      if (!format) throw new Error('neither HL7 v2, CDA (XML), FHIR (JSON) nor a PDF');
+      if (!format)
+        throw new Error('neither HL7 v2, CDA (XML), FHIR (JSON), a PDF, a scan (TIFF, PNG, JPEG) nor a zip');
       const outcomes = await receive(
         deps,
-        { listener: 'cli', facilityId: options.facilityId, sender: 'hotpath ingest', source: options.source },
+        {
+          listener: 'cli',
+          facilityId: options.facilityId,
+          sender: 'hotpath ingest',
+          source: options.source,
+          fileName: path.basename(file),
+        },
         format,
         content,
       );
