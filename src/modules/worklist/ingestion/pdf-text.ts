@@ -40,16 +40,18 @@ export interface PositionedText {
 }
 
 /**
- * The text of every page of a PDF. Throws a MessageRejection (AE, location `PDF`, code 102) for a file
- * pdf.js cannot open: not a PDF, damaged beyond repair, or encrypted with a password.
+ * The text of every page of a PDF, or of its first `maxPages`. Throws a MessageRejection (AE, location
+ * `PDF`, code 102) for a file pdf.js cannot open: not a PDF, damaged beyond repair, or encrypted with a
+ * password.
  */
-export async function pdfTextPages(pdf: Buffer): Promise<TextPage[]> {
+export async function pdfTextPages(pdf: Buffer, options: { maxPages?: number } = {}): Promise<TextPage[]> {
   let pdfDocument: Awaited<ReturnType<typeof getDocumentProxy>> | undefined;
   try {
     // pdf.js takes ownership of (detaches) the array it is given: hand it a copy.
     pdfDocument = await getDocumentProxy(new Uint8Array(pdf), { verbosity: 0 });
     const pages: TextPage[] = [];
-    for (let number = 1; number <= pdfDocument.numPages; number++) {
+    const last = Math.min(pdfDocument.numPages, options.maxPages ?? Number.POSITIVE_INFINITY);
+    for (let number = 1; number <= last; number++) {
       const page = await pdfDocument.getPage(number);
       const content = await page.getTextContent();
       const runs: PositionedText[] = [];
