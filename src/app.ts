@@ -4,6 +4,7 @@ import { dashboardRoutes } from './modules/dashboard/routes.ts';
 import type { CachedDashboard } from './modules/dashboard/service.ts';
 import { documentsRoutes } from './modules/documents/routes.ts';
 import { FhirClient } from './modules/worklist/fhir/client.ts';
+import { startReadingWorker } from './modules/worklist/ingestion/reading-job.ts';
 import { inboxRoutes } from './modules/worklist/ingestion/routes.ts';
 import type { IngestionDeps } from './modules/worklist/ingestion/service.ts';
 import { LazyIntegrationQueue } from './modules/worklist/integration/queue.ts';
@@ -139,4 +140,5 @@ export async function startWorkers(runtime: Runtime, log: (message: string) => v
     fhir: runtime.fhir,
     log,
   });
+  await startReadingWorker({ ...ingestionDepsOf(runtime, log), queue: runtime.integrationQueue, log });
 }

@@ -163,6 +163,7 @@ export interface RequestDetailRow {
     sender: string;
     control_id: string | null;
     message_type: string | null;
+    subject: string | null;
     content_type: string;
     size_bytes: number;
     storage_key: string;
@@ -214,7 +215,7 @@ export async function requestDetail(
            (SELECT min(n.request_id) FROM integration_requests n WHERE n.replaces_request_id = r.request_id) AS replaced_by,
            (SELECT jsonb_build_object('message_id', m.message_id, 'listener', m.listener, 'format', m.format,
                      'sender', m.sender, 'control_id', m.control_id, 'message_type', m.message_type,
-                     'content_type', m.content_type, 'size_bytes', m.size_bytes, 'storage_key', m.storage_key,
+                     'subject', m.subject, 'content_type', m.content_type, 'size_bytes', m.size_bytes, 'storage_key', m.storage_key,
                      'received_at', m.received_at)
             FROM inbound_messages m WHERE m.message_id = r.message_id) AS message,
            f.fhir_base_url, f.ehr_enabled,

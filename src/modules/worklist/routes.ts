@@ -370,6 +370,7 @@ async function describeRequest(deps: WorklistDependencies, row: RequestDetailRow
         sender: String(row.message?.sender),
         controlId: row.message?.control_id ?? null,
         messageType: row.message?.message_type ?? null,
+        subject: row.message?.subject ?? null,
         contentType: String(row.message?.content_type),
         sizeBytes: Number(row.message?.size_bytes),
         receivedAt: new Date(String(row.message?.received_at)).toISOString(),

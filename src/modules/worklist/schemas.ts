@@ -221,6 +221,7 @@ export const RequestDetail = Type.Object({
         sender: Type.String(),
         controlId: nullable(Type.String()),
         messageType: nullable(Type.String()),
+        subject: nullable(Type.String({ description: "A mail's subject, for a document from a mailbox" })),
         contentType: Type.String(),
         sizeBytes: Type.Integer(),
         receivedAt: Type.String({ format: 'date-time' }),

@@ -124,6 +124,38 @@ describe('POST /v2/inbox', () => {
     expect(await requestCount()).toBe(before);
   });
 
+  it('makes a CDA whose PDF names another patient a mismatch, naming both and where each was read', async () => {
+    const document = {
+      ...labReport(),
+      pdf: textPdf([
+        [
+          'LABORATOIRE DE BIOLOGIE MÉDICALE',
+          'Nom de naissance : DURAND',
+          'Prénom : Camille',
+          'Date de naissance : 12/03/1979',
+          '',
+          'Hémogramme : sans anomalie',
+        ],
+      ]),
+    };
+    const response = await post(
+      cdaDocument({ patient: camille, document, facilityId: FACILITY }),
+      'application/xml',
+    );
+    expect(response.statusCode, response.body).toBe(202);
+    const request = await detail(response.json().requestIds[0]);
+    expect(request).toMatchObject({
+      status: 'pending_verification',
+      identityCheck: 'mismatch',
+      patient: null,
+    });
+    expect(request.mismatchReasons).toContainEqual(
+      expect.stringMatching(
+        /^the PDF \(document\.pdf, page 1, line 2\) names DURAND, the CDA header DUPONT \(ClinicalDocument\/recordTarget\/.*family\)$/,
+      ),
+    );
+  });
+
   it('takes the same document under another control id as a duplicate too (TXA-12)', async () => {
     const document = labReport();
     const cda = cdaDocument({ patient: camille, document, facilityId: FACILITY });

@@ -1660,6 +1660,10 @@ export interface paths {
                     "application/hl7-v2": unknown;
                     "application/pdf": unknown;
                     "application/xml": unknown;
+                    "application/zip": unknown;
+                    "image/jpeg": unknown;
+                    "image/png": unknown;
+                    "image/tiff": unknown;
                     "text/xml": unknown;
                     "x-application/hl7-v2+er7": unknown;
                 };
@@ -2182,12 +2186,13 @@ export interface paths {
                                 format: "hl7v2" | "cda" | "fhir" | "pdf" | "scan";
                                 id: number;
                                 /** @enum {unknown} */
-                                listener: "mllp" | "http" | "cli";
+                                listener: "mllp" | "http" | "cli" | "mailbox" | "folder";
                                 messageType: string | null;
                                 /** Format: date-time */
                                 receivedAt: string;
                                 sender: string;
                                 sizeBytes: number;
+                                subject: string | null;
                             } | null;
                             /** @description What a person must look at before verifying: the envelope and the content disagree, an INS key is wrong… */
                             mismatchReasons: string[];

@@ -6,7 +6,14 @@ import { withEmbeddedDocuments } from './embedded.ts';
 import { readFhirDocuments } from './fhir-document.ts';
 import { buildAck, type Hl7Envelope, type Hl7Header, readHeaderLeniently, readHl7, splitHl7 } from './hl7.ts';
 import type { ScanContentType } from './ocr.ts';
-import { type DocumentReading, type Format, MessageRejection, type ReadingProblem } from './reading.ts';
+import {
+  type CarriedFile,
+  type DocumentReading,
+  type Format,
+  MessageRejection,
+  type ReadingProblem,
+} from './reading.ts';
+import { withReportContent } from './report-content.ts';
 import { readReportText } from './report-text.ts';
 import {
   type InboundMessage,
@@ -24,12 +31,15 @@ import {
  */
 export const MESSAGE_STATEMENT_BUDGET = 4;
 export const DELETION_STATEMENT_BUDGET = 7;
+/** A scan recorded to be read later: its OCR job is queued in the same transaction (5). */
+export const SCAN_STATEMENT_BUDGET = 5;
 
 /** Ingests one message within its own statement budget. */
 function ingestWithinBudget(deps: IngestionDeps, message: InboundMessage) {
   const deletes = message.readings.some((reading) => reading.action === 'delete');
+  const scans = message.readings.some((reading) => reading.readLater);
   return withOwnBudget(
-    deletes ? DELETION_STATEMENT_BUDGET : MESSAGE_STATEMENT_BUDGET,
+    deletes ? DELETION_STATEMENT_BUDGET : scans ? SCAN_STATEMENT_BUDGET : MESSAGE_STATEMENT_BUDGET,
     `${message.listener} ${message.format} message`,
     { strict: deps.strictQueryBudgets ?? false, ...(deps.warn ? { warn: deps.warn } : {}) },
     () => ingestMessage(deps, message),
@@ -133,14 +143,16 @@ export async function receive(
   try {
     const readings =
       format === 'cda'
-        ? [readCdaBody(body)]
+        ? [await withReportContent(readCdaBody(body))]
         : format === 'pdf'
-          ? [await readPdfBody(body)]
-          : readFhirBody(body);
+          ? [await readPdfBody(body, delivery.fileName)]
+          : format === 'scan'
+            ? [scanReading(body, delivery.fileName)]
+            : await Promise.all(readFhirBody(body).map(withReportContent));
     const result = await ingestWithinBudget(deps, {
       listener: delivery.listener,
       format,
-      contentType: MEDIA_TYPE_OF[format],
+      contentType: readings[0]?.files[0]?.contentType ?? MEDIA_TYPE_OF[format],
       raw: body,
       sender: delivery.sender,
       controlId: undefined,
@@ -148,6 +160,7 @@ export async function receive(
       facility: { facilityId: delivery.facilityId as string },
       source: delivery.source ?? sourceOf(readings),
       readings,
+      ...(delivery.subject === undefined ? {} : { subject: delivery.subject }),
     });
     return [counted(delivery.listener, format, started, accepted(format, undefined, undefined, result))];
   } catch (error) {
@@ -222,7 +235,7 @@ async function receiveHl7(deps: IngestionDeps, delivery: Delivery, body: Buffer)
     const messageStarted = outcomes.length === 0 ? started : performance.now();
     const { header } = envelope;
     try {
-      const reading = withEmbeddedDocuments(readHl7(envelope));
+      const reading = await withReportContent(withEmbeddedDocuments(readHl7(envelope)));
       const result = await ingestWithinBudget(deps, {
         listener: delivery.listener,
         format: 'hl7v2',
@@ -279,12 +292,41 @@ const MESSAGE_TYPE_OF: Record<Format, string> = {
   scan: 'scan',
 };
 
-/** A PDF with a text layer, read by the French report rules; the PDF itself is the document's file. */
-async function readPdfBody(body: Buffer): Promise<DocumentReading> {
+/**
+ * A PDF read by the French report rules from its text layer; the PDF itself is the document's file. A
+ * PDF with a page of no text (a scan) is recorded as it is and read by the OCR job.
+ */
+async function readPdfBody(body: Buffer, fileName = 'document.pdf'): Promise<DocumentReading> {
   // pdf.js is large: loaded with the first PDF, not with every server start.
-  const { pdfTextPages } = await import('./pdf-text.ts');
+  const { pdfTextPages, pagesWithoutText } = await import('./pdf-text.ts');
   const pages = await pdfTextPages(body);
-  return readReportText(pages, { format: 'pdf', fileName: 'document.pdf', pdf: body });
+  if (pagesWithoutText(pages).length > 0) {
+    return deferredReading({ fileName, contentType: 'application/pdf', content: body, source: fileName });
+  }
+  return readReportText(pages, { format: 'pdf', fileName, pdf: body });
+}
+
+const SCAN_EXTENSIONS: Record<ScanContentType, string> = {
+  'application/pdf': 'pdf',
+  'image/tiff': 'tif',
+  'image/png': 'png',
+  'image/jpeg': 'jpg',
+};
+
+/** A TIFF, PNG or JPEG scan: kept as it came, read by the OCR job once recorded. */
+function scanReading(body: Buffer, fileName: string | undefined): DocumentReading {
+  const contentType = scanMediaTypeOf(body);
+  if (!contentType) {
+    throw new MessageRejection('AE', [
+      { location: 'scan', code: 102, text: 'not a TIFF, PNG or JPEG image (its first bytes say otherwise)' },
+    ]);
+  }
+  const name = fileName ?? `scan.${SCAN_EXTENSIONS[contentType]}`;
+  return deferredReading({ fileName: name, contentType, content: body, source: name });
+}
+
+function deferredReading(file: CarriedFile): DocumentReading {
+  return { format: 'scan', action: 'new', identity: {}, files: [file], mismatchReasons: [], readLater: true };
 }
 
 function readFhirBody(body: Buffer): DocumentReading[] {

@@ -77,6 +77,11 @@ export interface DocumentReading {
   files: CarriedFile[];
   /** Checks a person must see (the request's identity check becomes `mismatch`). */
   mismatchReasons: string[];
+  /**
+   * A scan (an image, a PDF with pages of no text): recorded at once as `received`, its fields read
+   * afterwards by the OCR job from its first file.
+   */
+  readLater?: true;
 }
 
 /** A message that cannot be accepted: AE (readable, something required missing or wrong) or AR. */

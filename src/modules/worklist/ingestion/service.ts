@@ -297,7 +297,9 @@ function identityForMatching(reading: DocumentReading): IdentityReading {
 const matchable = (reading: DocumentReading) => {
   const identity = identityForMatching(reading);
   return (
-    reading.action !== 'delete' && Boolean(identity.ins || (identity.birthLastName && identity.birthDate))
+    reading.action !== 'delete' &&
+    !reading.readLater &&
+    Boolean(identity.ins || (identity.birthLastName && identity.birthDate))
   );
 };
 
@@ -473,6 +475,17 @@ function requestState(
   match: MatchOutcome | undefined,
 ): RequestRow {
   const reasons = reading.mismatchReasons;
+  if (reading.readLater) {
+    return {
+      requestId,
+      status: 'received',
+      identityCheck: 'pending',
+      patientId: null,
+      verifiedPatientId: null,
+      recordVerification: true,
+      note: 'reading the scan (OCR)',
+    };
+  }
   if (!match) {
     return {
       requestId,
@@ -575,7 +588,6 @@ async function record(
   const files = stored.files.flatMap((list, index) =>
     list.map((file) => ({ ...file, requestId: rows[index]?.requestId as number })),
   );
-  const each = <T>(pick: (reading: DocumentReading, index: number) => T) => readings.map(pick);
   const statement = sql`/* worklist.recordIngestion */
     WITH message AS (
       INSERT INTO inbound_messages (facility_id, listener, format, sender, control_id, message_type, content_type,
@@ -585,23 +597,12 @@ async function record(
               ${stored.rawKey}, ${requestIds}::bigint[], ${message.subject?.slice(0, 998) ?? null})
       RETURNING message_id
     ),
-    document AS (
-      SELECT d.*, p.first_name, p.used_last_name, p.birth_last_name AS patient_birth_last_name
-      FROM unnest(${rows.map((row) => row.requestId)}::bigint[], ${rows.map((row) => row.status)}::text[],
-                  ${rows.map((row) => row.identityCheck)}::text[], ${rows.map((row) => row.patientId)}::bigint[],
-                  ${each((r) => r.documentTypeCode?.value ?? null)}::text[], ${each((r) => r.documentTypeLabel?.value ?? null)}::text[],
-                  ${each(titleOf)}::text[], ${each((r) => r.procedureDate?.value ?? null)}::date[],
-                  ${each(authorOf)}::bigint[], ${each((r) => r.priority?.value ?? 'routine')}::text[],
-                  ${each((r) => String(r.files.length))}::int[], ${each((r) => r.documentId?.value ?? null)}::text[],
-                  ${recorded.map(({ replaces }) => replaces?.requestId ?? null)}::bigint[],
-                  ${each((r) => r.identity.reliability?.value ?? null)}::text[],
-                  ${each((r) => JSON.stringify(r.mismatchReasons))}::jsonb[],
-                  ${each((r) => [r.identity.usedGivenName?.value, r.identity.firstBirthGivenName?.value, r.identity.usedLastName?.value, r.identity.birthLastName?.value].filter(Boolean).join(' '))}::text[])
-           AS d(request_id, status, identity_check, patient_id, document_type_code, document_type_label, title,
-                procedure_date, author_provider_id, priority, attachment_count, document_id, replaces_request_id,
-                identity_reliability, mismatch_reasons, extracted_names)
-      LEFT JOIN patients p ON p.patient_id = d.patient_id
-    ),
+    document AS (${documentRows(
+      rows,
+      readings,
+      authorOf,
+      recorded.map(({ replaces }) => replaces?.requestId ?? null),
+    )}),
     requests AS (
       INSERT INTO integration_requests (request_id, facility_id, source, status,
         document_type_code, document_type_label, title, procedure_date, patient_id, author_provider_id, priority,
@@ -610,11 +611,8 @@ async function record(
       -- The ids were drawn from the sequence beforehand, so every CTE below knows its request's.
       OVERRIDING SYSTEM VALUE
       SELECT d.request_id, ${context.facility_id}, ${message.source}, d.status, d.document_type_code,
-             d.document_type_label, d.title, d.procedure_date, d.patient_id, d.author_provider_id, d.priority,
-             d.identity_check, d.attachment_count,
-             -- Matched or not, the names the document gives are searchable.
-             identity_key(concat_ws(' ', d.title, d.first_name, coalesce(d.used_last_name, d.patient_birth_last_name),
-                                    d.patient_birth_last_name, d.extracted_names)),
+             d.document_type_label, coalesce(d.title, 'Document'), d.procedure_date, d.patient_id, d.author_provider_id,
+             d.priority, d.identity_check, d.attachment_count, d.search_text,
              message.message_id, ${message.format}, d.document_id, d.replaces_request_id, d.identity_reliability,
              ARRAY(SELECT jsonb_array_elements_text(d.mismatch_reasons))
       FROM document d, message
@@ -630,34 +628,8 @@ async function record(
            AS f(request_id, file_name, content_type, size_bytes, sha256, pages, storage_key)
       WHERE f.request_id IN (SELECT request_id FROM requests)
     ),
-    extracted AS (
-      INSERT INTO extracted_metadata (request_id, extractor, ins, ins_oid, birth_last_name, used_last_name, first_names,
-        first_birth_given_name, used_given_name, birth_date, sex, birthplace_code, ipp, procedure_date,
-        document_type_code, author_rpps, confidence, fields)
-      SELECT e.request_id, ${message.format}, e.ins, e.ins_oid, e.birth_last_name, e.used_last_name, e.first_names,
-             e.first_birth_given_name, e.used_given_name, e.birth_date, e.sex, e.birthplace_code, e.ipp,
-             e.procedure_date, e.document_type_code, e.author_rpps,
-             (SELECT coalesce(jsonb_object_agg(key, value -> 'confidence'), '{}') FROM jsonb_each(e.fields)), e.fields
-      FROM unnest(${rows.map((row) => row.requestId)}::bigint[], ${each((r) => r.identity.ins?.value ?? null)}::text[],
-                  ${each((r) => r.identity.insOid?.value ?? null)}::text[], ${each((r) => r.identity.birthLastName?.value ?? null)}::text[],
-                  ${each((r) => r.identity.usedLastName?.value ?? null)}::text[], ${each((r) => r.identity.birthGivenNames?.value ?? null)}::text[],
-                  ${each((r) => r.identity.firstBirthGivenName?.value ?? null)}::text[], ${each((r) => r.identity.usedGivenName?.value ?? null)}::text[],
-                  ${each((r) => r.identity.birthDate?.value ?? null)}::date[], ${each((r) => r.identity.sex?.value ?? null)}::text[],
-                  ${each((r) => r.identity.birthplaceCode?.value ?? null)}::text[], ${each((r) => r.identity.ipp?.value ?? null)}::text[],
-                  ${each((r) => r.procedureDate?.value ?? null)}::date[], ${each((r) => r.documentTypeCode?.value ?? null)}::text[],
-                  ${each((r) => r.authorRpps?.value ?? null)}::text[], ${each((r) => JSON.stringify(fieldsOf(r)))}::jsonb[])
-           AS e(request_id, ins, ins_oid, birth_last_name, used_last_name, first_names, first_birth_given_name,
-                used_given_name, birth_date, sex, birthplace_code, ipp, procedure_date, document_type_code, author_rpps, fields)
-      WHERE e.request_id IN (SELECT request_id FROM requests)
-    ),
-    checks AS (
-      INSERT INTO verifications (request_id, kind, outcome, patient_id, verified_by, note)
-      SELECT v.request_id, 'identity', v.outcome, v.patient_id, 'matcher', v.note
-      FROM unnest(${rows.map((row) => row.requestId)}::bigint[], ${rows.map((row) => row.identityCheck)}::text[],
-                  ${rows.map((row) => row.verifiedPatientId)}::bigint[], ${rows.map((row) => row.note)}::text[])
-           AS v(request_id, outcome, patient_id, note)
-      WHERE v.request_id IN (SELECT request_id FROM requests)
-    ),
+    extracted AS (${insertExtracted(rows, readings, message.format, sql.raw('requests'))}),
+    checks AS (${insertChecks(rows, sql.raw('requests'))}),
     -- Decided on the row as it is now, not as the context read it: the integration worker may have
     -- pushed it since. A replaced document integrated meanwhile stays (its replacement supersedes it
     -- in the EHR); a deleted one in the EHR is withdrawn there, by a job queued below.
@@ -672,7 +644,8 @@ async function record(
       RETURNING r.request_id, r.ehr_document_reference IS NOT NULL AS withdraw
     )
     SELECT request_id FROM cancelled WHERE withdraw`;
-  if (cancellations.length === 0) {
+  const toRead = rows.filter((_, index) => readings[index]?.readLater).map((row) => row.requestId);
+  if (cancellations.length === 0 && toRead.length === 0) {
     await statement.execute(deps.db);
     return requestIds;
   }
@@ -681,6 +654,151 @@ async function record(
     for (const { request_id } of withdrawals as Array<{ request_id: number }>) {
       await deps.queue.enqueue(trx, Number(request_id));
     }
+    for (const requestId of toRead) await deps.queue.enqueueReading(trx, requestId);
   });
   return requestIds;
+}
+
+/**
+ * Each recorded reading as a row with the request's state and, joined, the matched patient's names:
+ * what the insert of the requests (and the update of a scan read later) take their columns from.
+ */
+function documentRows(
+  rows: RequestRow[],
+  readings: DocumentReading[],
+  authorOf: (reading: DocumentReading) => number | null,
+  replaces: Array<number | null>,
+) {
+  const each = <T>(pick: (reading: DocumentReading) => T) => readings.map(pick);
+  return sql`
+      SELECT d.*, identity_key(concat_ws(' ', d.title, p.first_name, coalesce(p.used_last_name, p.birth_last_name),
+                                         p.birth_last_name, d.extracted_names)) AS search_text
+      FROM unnest(${rows.map((row) => row.requestId)}::bigint[], ${rows.map((row) => row.status)}::text[],
+                  ${rows.map((row) => row.identityCheck)}::text[], ${rows.map((row) => row.patientId)}::bigint[],
+                  ${each((r) => r.documentTypeCode?.value ?? null)}::text[], ${each((r) => r.documentTypeLabel?.value ?? null)}::text[],
+                  ${each(titleOf)}::text[], ${each((r) => r.procedureDate?.value ?? null)}::date[],
+                  ${each(authorOf)}::bigint[], ${each((r) => r.priority?.value ?? 'routine')}::text[],
+                  ${each((r) => String(r.files.length))}::int[], ${each((r) => r.documentId?.value ?? null)}::text[],
+                  ${replaces}::bigint[],
+                  ${each((r) => r.identity.reliability?.value ?? null)}::text[],
+                  ${each((r) => JSON.stringify(r.mismatchReasons))}::jsonb[],
+                  ${each((r) => [r.identity.usedGivenName?.value, r.identity.firstBirthGivenName?.value, r.identity.usedLastName?.value, r.identity.birthLastName?.value].filter(Boolean).join(' '))}::text[])
+           AS d(request_id, status, identity_check, patient_id, document_type_code, document_type_label, title,
+                procedure_date, author_provider_id, priority, attachment_count, document_id, replaces_request_id,
+                identity_reliability, mismatch_reasons, extracted_names)
+      -- Matched or not, the names the document gives are searchable.
+      LEFT JOIN patients p ON p.patient_id = d.patient_id`;
+}
+
+/** The fields each reading gave, for the requests the CTE `gate` wrote; a scan not yet read has none. */
+function insertExtracted(
+  rows: RequestRow[],
+  readings: DocumentReading[],
+  extractor: string,
+  gate: ReturnType<typeof sql.raw>,
+) {
+  const each = <T>(pick: (reading: DocumentReading) => T) => readings.map(pick);
+  return sql`
+      INSERT INTO extracted_metadata (request_id, extractor, ins, ins_oid, birth_last_name, used_last_name, first_names,
+        first_birth_given_name, used_given_name, birth_date, sex, birthplace_code, ipp, procedure_date,
+        document_type_code, author_rpps, confidence, fields)
+      SELECT e.request_id, ${extractor}, e.ins, e.ins_oid, e.birth_last_name, e.used_last_name, e.first_names,
+             e.first_birth_given_name, e.used_given_name, e.birth_date, e.sex, e.birthplace_code, e.ipp,
+             e.procedure_date, e.document_type_code, e.author_rpps,
+             (SELECT coalesce(jsonb_object_agg(key, value -> 'confidence'), '{}') FROM jsonb_each(e.fields)), e.fields
+      FROM unnest(${rows.map((row) => row.requestId)}::bigint[], ${each((r) => r.identity.ins?.value ?? null)}::text[],
+                  ${each((r) => r.identity.insOid?.value ?? null)}::text[], ${each((r) => r.identity.birthLastName?.value ?? null)}::text[],
+                  ${each((r) => r.identity.usedLastName?.value ?? null)}::text[], ${each((r) => r.identity.birthGivenNames?.value ?? null)}::text[],
+                  ${each((r) => r.identity.firstBirthGivenName?.value ?? null)}::text[], ${each((r) => r.identity.usedGivenName?.value ?? null)}::text[],
+                  ${each((r) => r.identity.birthDate?.value ?? null)}::date[], ${each((r) => r.identity.sex?.value ?? null)}::text[],
+                  ${each((r) => r.identity.birthplaceCode?.value ?? null)}::text[], ${each((r) => r.identity.ipp?.value ?? null)}::text[],
+                  ${each((r) => r.procedureDate?.value ?? null)}::date[], ${each((r) => r.documentTypeCode?.value ?? null)}::text[],
+                  ${each((r) => r.authorRpps?.value ?? null)}::text[], ${each((r) => JSON.stringify(fieldsOf(r)))}::jsonb[],
+                  ${each((r) => r.readLater === true)}::boolean[])
+           AS e(request_id, ins, ins_oid, birth_last_name, used_last_name, first_names, first_birth_given_name,
+                used_given_name, birth_date, sex, birthplace_code, ipp, procedure_date, document_type_code, author_rpps,
+                fields, read_later)
+      WHERE e.request_id IN (SELECT request_id FROM ${gate}) AND NOT e.read_later`;
+}
+
+/** The matcher's identity check of each request the CTE `gate` wrote, for its verification history. */
+function insertChecks(rows: RequestRow[], gate: ReturnType<typeof sql.raw>) {
+  return sql`
+      INSERT INTO verifications (request_id, kind, outcome, patient_id, verified_by, note)
+      SELECT v.request_id, 'identity', v.outcome, v.patient_id, 'matcher', v.note
+      FROM unnest(${rows.map((row) => row.requestId)}::bigint[], ${rows.map((row) => row.identityCheck)}::text[],
+                  ${rows.map((row) => row.verifiedPatientId)}::bigint[], ${rows.map((row) => row.note)}::text[])
+           AS v(request_id, outcome, patient_id, note)
+      WHERE v.request_id IN (SELECT request_id FROM ${gate})`;
+}
+
+/** What a scan became once read: matched or left for a person, or no longer waiting (`gone`). */
+export type ReadingCompletion =
+  | { outcome: 'read'; status: Status; identityCheck: IdentityCheck }
+  | { outcome: 'gone' };
+
+/**
+ * Records what the OCR job read of a scan recorded as `received`: its fields, the identity check and
+ * the request's new state, as `ingestMessage` would have at once for a document with a text layer. The
+ * candidates are found in one statement and the update written in a second; a request no longer
+ * `received` (a person verified it meanwhile, its sender withdrew it) is left as it is.
+ */
+export async function completeReading(
+  deps: Pick<IngestionDeps, 'db'>,
+  requestId: number,
+  reading: DocumentReading,
+): Promise<ReadingCompletion> {
+  const { rows: found } = await sql<
+    Pick<IngestionContext, 'authors' | 'candidates'>
+  >`/* worklist.readingContext */
+    SELECT coalesce((SELECT json_agg(json_build_object('rpps', p.national_id, 'provider_id', p.provider_id))
+                     FROM providers p WHERE p.national_id = ${reading.authorRpps?.value ?? null}), '[]') AS authors,
+           ${candidatesOf([reading])} AS candidates
+    FROM integration_requests r JOIN facilities f ON f.facility_id = r.facility_id
+    WHERE r.request_id = ${requestId} AND r.status = 'received'`.execute(deps.db);
+  const context = found[0];
+  if (!context) return { outcome: 'gone' };
+  const [match] = decideMatches([reading], [reading], context.candidates);
+  const row = requestState(requestId, reading, match);
+  const authorOf = () => context.authors[0]?.provider_id ?? null;
+  const { rows: updated } = await sql<{ request_id: number }>`/* worklist.recordReading */
+    WITH document AS (${documentRows([row], [reading], authorOf, [null])}),
+    updated AS (
+      UPDATE integration_requests r
+      SET status = d.status, identity_check = d.identity_check, patient_id = d.patient_id,
+          document_type_code = coalesce(d.document_type_code, r.document_type_code),
+          document_type_label = coalesce(d.document_type_label, r.document_type_label),
+          title = d.title, procedure_date = coalesce(d.procedure_date, r.procedure_date),
+          author_provider_id = coalesce(d.author_provider_id, r.author_provider_id),
+          identity_reliability = d.identity_reliability,
+          mismatch_reasons = ARRAY(SELECT jsonb_array_elements_text(d.mismatch_reasons)),
+          search_text = d.search_text, updated_at = now()
+      FROM document d
+      WHERE r.request_id = d.request_id AND r.status = 'received'
+      RETURNING r.request_id
+    ),
+    extracted AS (${insertExtracted([row], [reading], reading.format, sql.raw('updated'))}),
+    checks AS (${insertChecks([row], sql.raw('updated'))})
+    SELECT request_id FROM updated`.execute(deps.db);
+  if (updated.length === 0) return { outcome: 'gone' };
+  return { outcome: 'read', status: row.status, identityCheck: row.identityCheck };
+}
+
+/** A scan OCR could not read, for good: a person reads it; the history says why. */
+export async function failReading(
+  deps: Pick<IngestionDeps, 'db'>,
+  requestId: number,
+  reason: string,
+): Promise<boolean> {
+  const { rows } = await sql<{ request_id: number }>`/* worklist.failReading */
+    WITH updated AS (
+      UPDATE integration_requests SET status = 'pending_verification', updated_at = now()
+      WHERE request_id = ${requestId} AND status = 'received'
+      RETURNING request_id
+    )
+    INSERT INTO verifications (request_id, kind, outcome, patient_id, verified_by, note)
+    SELECT request_id, 'identity', 'pending', NULL, 'matcher', ${`the scan could not be read: ${reason}`.slice(0, 2000)}
+    FROM updated
+    RETURNING request_id`.execute(deps.db);
+  return rows.length > 0;
 }

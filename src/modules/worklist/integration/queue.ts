@@ -1,20 +1,38 @@
 import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { fromKysely, type JobWithMetadata, PgBoss } from 'pg-boss';
+import { detachedFromLedger } from '../../../platform/request-ledger.ts';
 import type { DB } from '../../../tables.ts';
 
 export const INTEGRATION_QUEUE = 'worklist-integration';
 /** Jobs a worker takes at once: pushes to EHRs in parallel, few enough not to flood one. */
 const BATCH_SIZE = 5;
 
+/** Documents read after they are recorded (OCR of scans): heavy, so one at a time per process. */
+export const READING_QUEUE = 'worklist-reading';
+
 export interface IntegrationJob {
   requestId: number;
 }
 
-/** Where integration jobs go. Enqueueing joins the caller's transaction. */
+/** Where the worklist's jobs go: integration into the EHR, and reading scans. Enqueueing joins the caller's transaction. */
 export interface IntegrationQueue {
   enqueue(trx: Kysely<DB>, requestId: number): Promise<void>;
+  enqueueReading(trx: Kysely<DB>, requestId: number): Promise<void>;
 }
+
+export interface ReadingQueueSettings {
+  retryLimit: number;
+  retryDelaySeconds: number;
+  /** How long one attempt may take before pg-boss gives the job to another worker. */
+  expireInSeconds: number;
+}
+
+const DEFAULT_READING_SETTINGS: ReadingQueueSettings = {
+  retryLimit: 2,
+  retryDelaySeconds: 30,
+  expireInSeconds: 30 * 60,
+};
 
 /**
  * Integration jobs on pg-boss, in the same PostgreSQL: no other infrastructure, and a job is sent in the
@@ -26,7 +44,12 @@ export class PgBossIntegrationQueue implements IntegrationQueue {
 
   static async open(
     databaseUrl: string,
-    options: { retryLimit: number; retryDelaySeconds: number; log?: (message: string) => void },
+    options: {
+      retryLimit: number;
+      retryDelaySeconds: number;
+      reading?: ReadingQueueSettings;
+      log?: (message: string) => void;
+    },
   ): Promise<PgBossIntegrationQueue> {
     const retired = await retireUnmigratableSchema(databaseUrl);
     const boss = new PgBoss({
@@ -47,6 +70,16 @@ export class PgBossIntegrationQueue implements IntegrationQueue {
     // Created once; updated at every start, so a changed retry setting applies to the existing queue.
     await boss.createQueue(INTEGRATION_QUEUE, settings);
     await boss.updateQueue(INTEGRATION_QUEUE, settings);
+    const reading = options.reading ?? DEFAULT_READING_SETTINGS;
+    const readingSettings = {
+      retryLimit: reading.retryLimit,
+      retryDelay: reading.retryDelaySeconds,
+      retryBackoff: true,
+      expireInSeconds: reading.expireInSeconds,
+      notify: true,
+    };
+    await boss.createQueue(READING_QUEUE, readingSettings);
+    await boss.updateQueue(READING_QUEUE, readingSettings);
     if (retired) {
       const requeued = await requeueUnfinishedIntegrations(boss, databaseUrl);
       options.log?.(
@@ -62,6 +95,34 @@ export class PgBossIntegrationQueue implements IntegrationQueue {
       singletonKey: String(requestId),
       db: fromKysely(trx),
     });
+  }
+
+  async enqueueReading(trx: Kysely<DB>, requestId: number): Promise<void> {
+    const job: IntegrationJob = { requestId };
+    await this.boss.send(READING_QUEUE, job, { singletonKey: String(requestId), db: fromKysely(trx) });
+  }
+
+  /**
+   * Runs `handle` for each scan to read, one at a time (OCR takes a core for seconds a page); a throw is
+   * a failed attempt, retried until the limit, and `attempt` says whether it is the last.
+   */
+  async workReadings(
+    handle: (job: IntegrationJob, attempt: { retryCount: number; retryLimit: number }) => Promise<void>,
+    options: { pollingIntervalSeconds?: number } = {},
+  ): Promise<void> {
+    const pollingIntervalSeconds = options.pollingIntervalSeconds ?? 2;
+    await this.boss.work(
+      READING_QUEUE,
+      {
+        includeMetadata: true,
+        batchSize: 1,
+        pollingIntervalSeconds,
+        notifyPollingIntervalSeconds: pollingIntervalSeconds,
+      },
+      async ([job]: JobWithMetadata<IntegrationJob>[]) => {
+        if (job) await handle(job.data, { retryCount: job.retryCount, retryLimit: job.retryLimit });
+      },
+    );
   }
 
   /**
@@ -117,12 +178,14 @@ export class LazyIntegrationQueue implements IntegrationQueue {
     private readonly options: {
       retryLimit: number;
       retryDelaySeconds: number;
+      reading?: ReadingQueueSettings;
       log?: (message: string) => void;
     },
   ) {}
 
   private queue(): Promise<PgBossIntegrationQueue> {
-    this.opened ??= PgBossIntegrationQueue.open(this.databaseUrl, this.options);
+    // Opened by whichever request enqueues first: pg-boss's own start-up is not that request's cost.
+    this.opened ??= detachedFromLedger(() => PgBossIntegrationQueue.open(this.databaseUrl, this.options));
     return this.opened;
   }
 
@@ -130,8 +193,16 @@ export class LazyIntegrationQueue implements IntegrationQueue {
     await (await this.queue()).enqueue(trx, requestId);
   }
 
+  async enqueueReading(trx: Kysely<DB>, requestId: number): Promise<void> {
+    await (await this.queue()).enqueueReading(trx, requestId);
+  }
+
   async work(...args: Parameters<PgBossIntegrationQueue['work']>): Promise<void> {
     await (await this.queue()).work(...args);
+  }
+
+  async workReadings(...args: Parameters<PgBossIntegrationQueue['workReadings']>): Promise<void> {
+    await (await this.queue()).workReadings(...args);
   }
 
   async close(): Promise<void> {
