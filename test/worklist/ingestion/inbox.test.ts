@@ -13,6 +13,7 @@ import {
 import { onePagePdf, textPdf } from '../../../src/platform/pdf.ts';
 import { costOf, createTestContext, type TestContext } from '../../support/harness.ts';
 import { CAMILLE_DUPONT, CAMILLE_IN_MESSAGES, createFacility } from '../../support/worklist.ts';
+import { buildZip } from '../../support/zip-writer.ts';
 
 const FACILITY = 'FAC-INBOX';
 const camille: SamplePatient = { ...CAMILLE_IN_MESSAGES, reliability: 'QUAL' };
@@ -154,6 +155,32 @@ describe('POST /v2/inbox', () => {
         /^the PDF \(document\.pdf, page 1, line 2\) names DURAND, the CDA header DUPONT \(ClinicalDocument\/recordTarget\/.*family\)$/,
       ),
     );
+  });
+
+  it('takes an IHE XDM zip: each document in it a request of its own; a zip that is not one is a 422', async () => {
+    const document = labReport();
+    const zip = buildZip([
+      { name: 'README.TXT', content: 'test sender' },
+      {
+        name: 'IHE_XDM/SUBSET01/DOC0001.XML',
+        content: cdaDocument({ patient: camille, document, facilityId: FACILITY }),
+        method: 'deflate',
+      },
+      { name: 'IHE_XDM/SUBSET01/DOC0002.PDF', content: textPdf([['Compte rendu', 'Hémogramme normal']]) },
+    ]);
+    const response = await post(zip, 'application/zip');
+    expect(response.statusCode, response.body).toBe(202);
+    const { messages, requestIds } = response.json();
+    expect(messages.map((message: { format: string }) => message.format)).toEqual(['cda', 'pdf']);
+    expect(requestIds).toHaveLength(2);
+    expect(await detail(requestIds[0])).toMatchObject({ status: 'verified', patient: { id: patientId } });
+    const again = await post(zip, 'application/zip');
+    expect(again.statusCode).toBe(200);
+    expect(again.json().requestIds).toEqual(requestIds);
+
+    const broken = await post(Buffer.from('PK\x03\x04 not really a zip', 'latin1'), 'application/zip');
+    expect(broken.statusCode).toBe(422);
+    expect(broken.json().detail).toMatch(/IHE XDM package/);
   });
 
   it('takes the same document under another control id as a duplicate too (TXA-12)', async () => {
