@@ -187,6 +187,19 @@ describe('scans: recorded at once, read by the OCR job', () => {
     expect(failure?.note).toMatch(/^the scan could not be read: /);
   });
 
+  it('refuses at the door an image too large to decode, and bytes that are no image', async () => {
+    const header = Buffer.from('\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR', 'latin1');
+    const size = Buffer.alloc(8);
+    size.writeUInt32BE(20_000, 0);
+    size.writeUInt32BE(20_000, 4);
+    const huge = await post(Buffer.concat([header, size, Buffer.alloc(64)]), 'image/png');
+    expect(huge.statusCode).toBe(422);
+    expect(huge.json().detail).toMatch(/20000 × 20000 pixels/);
+    const text = await post(Buffer.from('not an image at all'), 'image/jpeg');
+    expect(text.statusCode).toBe(422);
+    expect(text.json().detail).toMatch(/not a TIFF, PNG or JPEG/);
+  });
+
   it('retries a page over its time bound, and gives the scan to a person after the last attempt', async () => {
     const { id } = await receiveScan(await scanPng(stranger), 'image/png');
     const slow = {

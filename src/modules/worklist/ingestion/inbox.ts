@@ -321,8 +321,42 @@ function scanReading(body: Buffer, fileName: string | undefined): DocumentReadin
       { location: 'scan', code: 102, text: 'not a TIFF, PNG or JPEG image (its first bytes say otherwise)' },
     ]);
   }
+  const size = imageSizeOf(body, contentType);
+  if (size && size.width * size.height > MAX_SCAN_PIXELS) {
+    throw new MessageRejection('AE', [
+      {
+        location: 'scan',
+        code: 102,
+        text: `the image is ${size.width} × ${size.height} pixels; a scan of at most ${MAX_SCAN_PIXELS / 1e6} megapixels is read (an A4 page at 600 dpi is 35)`,
+      },
+    ]);
+  }
   const name = fileName ?? `scan.${SCAN_EXTENSIONS[contentType]}`;
   return deferredReading({ fileName: name, contentType, content: body, source: name });
+}
+
+/** Larger images are refused at the door: decoded, one would take gigabytes of the OCR thread's memory. */
+const MAX_SCAN_PIXELS = 60_000_000;
+
+/** A PNG's or JPEG's size from its header (IHDR, the first SOF marker); undefined for a TIFF or a cut file. */
+function imageSizeOf(
+  image: Buffer,
+  contentType: ScanContentType,
+): { width: number; height: number } | undefined {
+  if (contentType === 'image/png') {
+    return image.length >= 24 ? { width: image.readUInt32BE(16), height: image.readUInt32BE(20) } : undefined;
+  }
+  if (contentType !== 'image/jpeg') return undefined;
+  let offset = 2;
+  while (offset + 9 <= image.length && image[offset] === 0xff) {
+    const marker = image[offset + 1] as number;
+    // SOF0–SOF15, except DHT (C4), JPG (C8) and DAC (CC), give the frame's size.
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      return { width: image.readUInt16BE(offset + 7), height: image.readUInt16BE(offset + 5) };
+    }
+    offset += 2 + image.readUInt16BE(offset + 2);
+  }
+  return undefined;
 }
 
 function deferredReading(file: CarriedFile): DocumentReading {
