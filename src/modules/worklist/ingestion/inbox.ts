@@ -82,6 +82,8 @@ export interface MessageOutcome {
   outcome: 'accepted' | 'duplicate' | 'rejected';
   acknowledgment: Acknowledgment;
   requestIds: number[];
+  /** Scans: recorded, their fields read afterwards by the OCR job (`hotpath serve`'s worker). */
+  readLater: boolean;
   problems: ReadingProblem[];
   /** The HL7 ACK to send back, for HL7 v2 messages. */
   ack: Buffer | undefined;
@@ -162,7 +164,10 @@ export async function receive(
       readings,
       ...(delivery.subject === undefined ? {} : { subject: delivery.subject }),
     });
-    return [counted(delivery.listener, format, started, accepted(format, undefined, undefined, result))];
+    const outcome = accepted(format, undefined, undefined, result);
+    outcome.readLater =
+      result.outcome === 'accepted' && readings.some((reading) => reading.readLater === true);
+    return [counted(delivery.listener, format, started, outcome)];
   } catch (error) {
     if (!(error instanceof MessageRejection) || error instanceof UnknownFacility) throw error;
     return [counted(delivery.listener, format, started, rejected(format, undefined, undefined, error))];
@@ -401,6 +406,7 @@ function accepted(
     outcome: result.outcome,
     acknowledgment: 'AA',
     requestIds: result.requestIds,
+    readLater: false,
     problems: [],
     ack: header ? buildAck(header, { code: 'AA' }, { controlId: ackControlId() }) : undefined,
   };
@@ -420,6 +426,7 @@ function rejected(
     outcome: 'rejected',
     acknowledgment: rejection.acknowledgment,
     requestIds: [],
+    readLater: false,
     problems: rejection.problems,
     ack:
       format === 'hl7v2'

@@ -86,7 +86,8 @@ function describe(result: FileOutcome): string {
       const problems = outcome.problems.map((problem) => `${problem.location} ${problem.text}`).join('; ');
       return `${what} rejected (${outcome.acknowledgment}): ${problems}`;
     }
-    return `${what} ${outcome.outcome}: request ${outcome.requestIds.join(', ')}`;
+    const later = outcome.readLater ? ' (a scan: read by OCR in hotpath serve)' : '';
+    return `${what} ${outcome.outcome}: request ${outcome.requestIds.join(', ')}${later}`;
   });
   return `${result.file}: ${parts.join('; ')}`;
 }
