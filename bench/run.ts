@@ -12,6 +12,7 @@ import {
 } from './documents/suite.ts';
 import { measureIngestion, prepareIngestion } from './ingestion/suite.ts';
 import { measureLimit, prepareLimit } from './limit/suite.ts';
+import { measurePaper } from './paper/suite.ts';
 import { measurePlatform, startupTimes } from './platform/suite.ts';
 import { latencyChart } from './support/chart.ts';
 import { openNetwork } from './support/network.ts';
@@ -22,6 +23,7 @@ import {
   chartRows,
   ingestionTable,
   ingestionTargets,
+  paperTable,
   platformTargets,
   type RunReport,
   reportMarkdown,
@@ -34,8 +36,9 @@ import { measureWorklist, prepareWorklist, worklistDetails } from './worklist/su
 const USAGE = `npm run bench -- [options]
 
   --quick                 small data, loopback only, short intervals (what CI runs; under 3 minutes)
-  --only <suites>         documents,worklist,dashboard,platform,limit,ingestion (default: all; platform
-                          needs the dashboard's data; platform and ingestion run on loopback)
+  --only <suites>         documents,worklist,dashboard,platform,limit,ingestion,paper (default: all;
+                          platform needs the dashboard's data; platform and ingestion run on loopback;
+                          paper runs in the benchmark's process)
   --profiles <names>      loopback,cloud (default: both; --quick: loopback)
   --connections <n>       concurrent connections (default 100)
   --warmup <s>            unmeasured load before each measurement (default 5; --quick 1)
@@ -51,6 +54,9 @@ const USAGE = `npm run bench -- [options]
   --merchants <n>         dashboard merchants (default 500; --quick 8)
   --senders <list>        ingestion: MLLP senders, a scenario each (default 1,10,50; --quick 1,10)
   --ingestion-patients <n> ingestion: the facility's patients (default 5000; --quick 2000)
+  --paper-pdfs <n>        paper: text-layer PDFs read (default 1000; --quick 200)
+  --ocr-pages <n>         paper: 300 dpi scans OCRed (default 10; --quick 3), and a third as many
+                          image-only PDFs (at least 1)
   --fresh                 generate the data again even when an earlier run's can be reused
 `;
 
@@ -72,6 +78,8 @@ const { values } = parseArgs({
     merchants: { type: 'string' },
     senders: { type: 'string' },
     'ingestion-patients': { type: 'string' },
+    'paper-pdfs': { type: 'string' },
+    'ocr-pages': { type: 'string' },
     fresh: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -103,8 +111,8 @@ const listOf = (raw: string | undefined, allowed: readonly string[], fallback: r
 const suites = new Set(
   listOf(
     values.only,
-    ['documents', 'worklist', 'dashboard', 'platform', 'limit', 'ingestion'],
-    ['documents', 'worklist', 'dashboard', 'platform', 'limit', 'ingestion'],
+    ['documents', 'worklist', 'dashboard', 'platform', 'limit', 'ingestion', 'paper'],
+    ['documents', 'worklist', 'dashboard', 'platform', 'limit', 'ingestion', 'paper'],
   ),
 );
 const profiles = listOf(
@@ -165,6 +173,11 @@ const sizes = {
   ingestion: {
     patients: number('ingestion-patients', 5_000, 2_000),
     requests: quick ? 5_000 : 50_000,
+  },
+  paper: {
+    pdfs: Math.max(1, number('paper-pdfs', 1_000, 200)),
+    ocrPages: Math.max(1, number('ocr-pages', 10, 3)),
+    ocrPdfPages: Math.max(1, Math.round(number('ocr-pages', 10, 3) / 3)),
   },
 };
 const hotpathLoad: LoadSettings = { connections, warmup: { seconds: warmupSeconds }, stop: { seconds } };
@@ -373,6 +386,12 @@ try {
   }
   if (documents)
     report.details.maintenance = await documentsMaintenance(postgres, sizes.documents.maintenance, log);
+  if (suites.has('paper')) {
+    log(
+      `paper: ${sizes.paper.pdfs} text-layer PDFs, ${sizes.paper.ocrPages} scans and ${sizes.paper.ocrPdfPages} image-only PDFs OCRed, folder drop`,
+    );
+    report.details.paper = await measurePaper({ sizes: sizes.paper, quick, postgres, prepare, log });
+  }
 } finally {
   await cleanUp(log);
 }
@@ -394,6 +413,8 @@ const httpRows = resultsTable(report);
 if (httpRows.length > 2) process.stdout.write(`${httpRows.join('\n')}\n\n`);
 const ingestionRows = ingestionTable(report);
 if (ingestionRows.length > 0) process.stdout.write(`${ingestionRows.join('\n')}\n\n`);
+const paperRows = paperTable(report);
+if (paperRows.length > 0) process.stdout.write(`${paperRows.join('\n')}\n\n`);
 for (const line of shortfalls(report)) process.stdout.write(`short of the mark: ${line}\n`);
 const targets = platformTargets(report);
 if (targets.length > 0) process.stdout.write(`\nplatform targets:\n${targets.join('\n')}\n`);

@@ -8,7 +8,7 @@ import { type Canvas, createCanvas, GlobalFonts } from '@napi-rs/canvas';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as OcrModule from '../../../src/modules/worklist/ingestion/ocr.ts';
 import type * as PdfTextModule from '../../../src/modules/worklist/ingestion/pdf-text.ts';
-import { pdfOfObjects } from '../../../src/platform/pdf.ts';
+import { imageOnlyPdf } from '../../../src/modules/worklist/operations/paper-documents.ts';
 
 /**
  * The network is closed for the whole file, in this thread and in the OCR thread: fetch, DNS, http(s),
@@ -200,41 +200,6 @@ function shortPage(dpi: number, lines: string[]): Canvas {
   context.font = `${Math.round(11 * scale)}px ${FONT}`;
   for (const [index, line] of lines.entries()) context.fillText(line, 50 * scale, (60 + index * 20) * scale);
   return canvas;
-}
-
-/** A PDF whose pages are nothing but a JPEG each (DCTDecode image XObjects), as a scanner writes. */
-function imageOnlyPdf(
-  pages: Array<{ jpeg: Buffer; width: number; height: number; points: [number, number] }>,
-) {
-  const objects: Buffer[] = [];
-  const kids = pages.map((_, index) => `${3 + index * 3} 0 R`).join(' ');
-  objects.push(Buffer.from('<< /Type /Catalog /Pages 2 0 R >>', 'latin1'));
-  objects.push(Buffer.from(`<< /Type /Pages /Kids [${kids}] /Count ${pages.length} >>`, 'latin1'));
-  for (const [index, page] of pages.entries()) {
-    const pageObject = 3 + index * 3;
-    const [width, height] = page.points;
-    const content = `q ${width} 0 0 ${height} 0 0 cm /Im0 Do Q`;
-    objects.push(
-      Buffer.from(
-        `<< /Type /Page /Parent 2 0 R /MediaBox [0 0 ${width} ${height}] /Contents ${pageObject + 1} 0 R ` +
-          `/Resources << /XObject << /Im0 ${pageObject + 2} 0 R >> >> >>`,
-        'latin1',
-      ),
-    );
-    objects.push(Buffer.from(`<< /Length ${content.length} >>\nstream\n${content}\nendstream`, 'latin1'));
-    objects.push(
-      Buffer.concat([
-        Buffer.from(
-          `<< /Type /XObject /Subtype /Image /Width ${page.width} /Height ${page.height} /ColorSpace /DeviceRGB ` +
-            `/BitsPerComponent 8 /Filter /DCTDecode /Length ${page.jpeg.length} >>\nstream\n`,
-          'latin1',
-        ),
-        page.jpeg,
-        Buffer.from('\nendstream', 'latin1'),
-      ]),
-    );
-  }
-  return pdfOfObjects(objects);
 }
 
 interface TiffImage {
