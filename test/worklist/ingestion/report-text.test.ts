@@ -5,12 +5,11 @@ import {
   type TextPage,
   textPagesOf,
 } from '../../../src/modules/worklist/ingestion/pdf-text.ts';
-import type { IdentityReading } from '../../../src/modules/worklist/ingestion/reading.ts';
+import type { DocumentReading, IdentityReading } from '../../../src/modules/worklist/ingestion/reading.ts';
 import {
   CONFIDENT,
   confidentIdentity,
   parseDateAt,
-  type ReportTextReading,
   readReportText,
 } from '../../../src/modules/worklist/ingestion/report-text.ts';
 import { textPdf } from '../../../src/platform/pdf.ts';
@@ -27,15 +26,15 @@ import {
   withInsKey,
 } from '../../support/report-fixtures.ts';
 
-const read = (lines: string[][], format: 'pdf' | 'scan' = 'pdf', confidence = 1): ReportTextReading =>
+const read = (lines: string[][], format: 'pdf' | 'scan' = 'pdf', confidence = 1): DocumentReading =>
   readReportText(textPagesOf(lines, confidence), { format, fileName: 'report.pdf' });
 
-async function readFixture(fixture: ReportFixture): Promise<ReportTextReading> {
+async function readFixture(fixture: ReportFixture): Promise<DocumentReading> {
   const pdf = fixturePdf(fixture);
   return readReportText(await pdfTextPages(pdf), { format: 'pdf', fileName: 'report.pdf', pdf });
 }
 
-function extractedFields(reading: ReportTextReading): ExtractedFields {
+function extractedFields(reading: DocumentReading): ExtractedFields {
   const fields: ExtractedFields = {};
   const all: Record<string, { value: string; confidence: number } | undefined> = {
     ...reading.identity,

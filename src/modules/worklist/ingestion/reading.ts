@@ -73,6 +73,8 @@ export interface DocumentReading {
   procedureDate?: Field;
   /** The author's RPPS number. */
   authorRpps?: Field;
+  /** The author's name as written, without "Dr": `Claire MOREAU` (read from a report's text). */
+  authorName?: Field;
   priority?: Field<'routine' | 'urgent'>;
   files: CarriedFile[];
   /** Checks a person must see (the request's identity check becomes `mismatch`). */

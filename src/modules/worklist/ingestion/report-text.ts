@@ -15,12 +15,6 @@ import type { CarriedFile, DocumentReading, Field, IdentityReading } from './rea
 /** Fields under this are left for a person; identity matching uses only fields at or above it. */
 export const CONFIDENT = 0.8;
 
-/** A reading of a report's text: a DocumentReading, and the author's name, which it has no field for. */
-export interface ReportTextReading extends DocumentReading {
-  /** The author's name as written, without "Dr": `Claire MOREAU`. */
-  authorName?: Field;
-}
-
 /** The identity with only the fields a matcher may trust. */
 export function confidentIdentity(identity: IdentityReading): IdentityReading {
   const kept: IdentityReading = {};
@@ -33,7 +27,7 @@ export function confidentIdentity(identity: IdentityReading): IdentityReading {
 export function readReportText(
   pages: TextPage[],
   options: { format: 'pdf' | 'scan'; fileName: string; pdf?: Buffer },
-): ReportTextReading {
+): DocumentReading {
   const document = layOut(pages);
   const candidates: Candidate[] = [];
   const reasons: string[] = [];
@@ -83,7 +77,7 @@ export function readReportText(
     reasons.push(`procedure date ${procedureDate.value} in ${procedureDate.source} is before the birth date`);
   }
   const author = resolveAuthor(doctors);
-  const reading: ReportTextReading = {
+  const reading: DocumentReading = {
     format: options.format,
     action: 'new',
     identity: withoutEmpty(identity),
@@ -94,7 +88,7 @@ export function readReportText(
     files: options.pdf ? [pdfFile(options.fileName, options.pdf)] : [],
     mismatchReasons: reasons,
   };
-  for (const key of Object.keys(reading) as Array<keyof ReportTextReading>) {
+  for (const key of Object.keys(reading) as Array<keyof DocumentReading>) {
     if (reading[key] === undefined) delete reading[key];
   }
   return reading;

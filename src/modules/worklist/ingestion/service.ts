@@ -536,6 +536,7 @@ function fieldsOf(reading: DocumentReading): Record<string, Field<unknown>> {
     'title',
     'procedureDate',
     'authorRpps',
+    'authorName',
     'priority',
   ] as const) {
     const field = reading[name];
