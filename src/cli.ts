@@ -357,6 +357,93 @@ ingest
         if (failed.length > 0) process.exitCode = 1;
       }),
   );
+ingest
+  .command('mailbox')
+  .description(
+    "poll an MSSanté mailbox over IMAP: each mail's PDF and CDA attachments and IHE_XDM.zip documents into the worklist, the mail moved to the processed or failed folder, an MDN sent when asked for; runs until Ctrl-C",
+  )
+  .requiredOption(
+    '--imap <url>',
+    'imaps://user@host/INBOX (imap:// uses STARTTLS when offered); the password in the URL or HOTPATH_IMAP_PASSWORD',
+  )
+  .requiredOption('--facility <id>', 'the facility that receives its documents')
+  .option('--processed-folder <path>', 'where processed mail goes, created when missing', 'hotpath/processed')
+  .option('--failed-folder <path>', 'where failed mail goes, created when missing', 'hotpath/failed')
+  .option(
+    '--smtp <url>',
+    'smtp:// or smtps:// server for the MDNs (without it, MDN requests are only logged)',
+  )
+  .option('--from <address>', "the mailbox's address, the MDNs' From (default: the IMAP user)")
+  .option('--interval <seconds>', 'between polls', positiveInteger, 60)
+  .option(
+    '--once',
+    'poll once and exit: exit code 1 if a mail failed or was left, or the mailbox could not be read',
+  )
+  .option('--insecure-tls', 'accept any TLS certificate (test servers)')
+  .action(
+    async (options: {
+      imap: string;
+      facility: string;
+      processedFolder: string;
+      failedFolder: string;
+      smtp?: string;
+      from?: string;
+      interval: number;
+      once?: boolean;
+      insecureTls?: boolean;
+    }) => {
+      const { parseImapUrl } = await import('./modules/worklist/ingestion/mailbox.ts');
+      // Said before anything is opened: a URL that cannot be used, an SMTP URL that is not one.
+      parseImapUrl(options.imap);
+      if (options.smtp !== undefined && !/^smtps?:\/\/./.test(options.smtp)) {
+        throw new Error(`--smtp must be an smtp:// or smtps:// URL (got '${options.smtp}')`);
+      }
+      await withRuntime('ingest-mailbox', async (runtime) => {
+        const [{ startMailboxIngestion, facilityExists, describeMail }, { ingestionDepsOf }] =
+          await Promise.all([
+            import('./modules/worklist/operations/mailbox-ingestion.ts'),
+            import('./app.ts'),
+          ]);
+        if (!(await facilityExists(runtime.database.db, options.facility))) {
+          throw new Error(`facility ${options.facility} does not exist`);
+        }
+        const mailbox = startMailboxIngestion(ingestionDepsOf(runtime, say), {
+          facilityId: options.facility,
+          imapUrl: options.imap,
+          processedFolder: options.processedFolder,
+          failedFolder: options.failedFolder,
+          smtpUrl: options.smtp,
+          from: options.from,
+          intervalSeconds: options.once ? 0 : options.interval,
+          insecureTls: options.insecureTls === true,
+          // A line per mail on stdout (the report); the poller's warnings on stderr.
+          log: { info: () => {}, warn: say },
+          report: (mail) => process.stdout.write(`${describeMail(mail)}\n`),
+        });
+        if (options.once) {
+          try {
+            const result = await mailbox.pollOnce();
+            say(`${result.mails.length} mails taken from ${mailbox.mailbox}`);
+            if (result.error || result.mails.some((mail) => mail.outcome !== 'processed'))
+              process.exitCode = 1;
+          } finally {
+            await mailbox.close();
+          }
+          return;
+        }
+        say(
+          `polling ${mailbox.mailbox} every ${options.interval} s for facility ${options.facility}; stop with Ctrl-C (the mail in hand finishes first)`,
+        );
+        // The first Ctrl-C closes cleanly; a second one, while closing, ends the process.
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', () => resolve());
+          process.once('SIGTERM', () => resolve());
+        });
+        say('stopping: the mail in hand finishes, then the mailbox is closed');
+        await mailbox.close();
+      });
+    },
+  );
 
 const facility = program.command('facility').description("the worklist's facilities");
 facility

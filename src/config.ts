@@ -62,6 +62,25 @@ export interface Config {
     /** A connection silent this long is closed. */
     idleTimeoutMs: number;
   };
+  /** An MSSanté mailbox polled over IMAP by `serve` (in worker 1), its documents into one facility. */
+  mailbox:
+    | {
+        /** `imaps://user@host/INBOX`; the password in it or in `password`. */
+        imapUrl: string;
+        /** HOTPATH_IMAP_PASSWORD, when the URL has none. */
+        password: string | undefined;
+        facilityId: string;
+        /** Where MDNs are sent; unset: MDN requests are logged, not answered. */
+        smtpUrl: string | undefined;
+        /** The mailbox's address (the MDNs' From); unset: the IMAP user. */
+        from: string | undefined;
+        intervalSeconds: number;
+        processedFolder: string | undefined;
+        failedFolder: string | undefined;
+        /** Accept any TLS certificate (test servers). */
+        insecureTls: boolean;
+      }
+    | undefined;
   /** Fail a request that overruns its query budget or repeats a statement (tests turn this on). */
   strictQueryBudgets: boolean;
   logLevel: string;
@@ -173,6 +192,7 @@ export function loadConfig(env: Env = process.env): Config {
       port: text('HOTPATH_MLLP_PORT') === undefined ? undefined : integer('HOTPATH_MLLP_PORT', 0, 0, 65535),
       idleTimeoutMs: integer('HOTPATH_MLLP_IDLE_TIMEOUT_MS', 300_000, 1_000, 24 * 3_600_000),
     },
+    mailbox: mailboxOf(text, integer, oneOf, url, problems),
     strictQueryBudgets: oneOf('HOTPATH_STRICT_QUERY_BUDGETS', ['true', 'false'] as const, 'false') === 'true',
     logLevel: oneOf(
       'LOG_LEVEL',
@@ -188,6 +208,67 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * HOTPATH_MAILBOX_*: all or nothing. The IMAP URL and the facility go together; the URL must name its
+ * user and have a password (in it or in HOTPATH_IMAP_PASSWORD); the other variables need the URL.
+ */
+function mailboxOf(
+  text: (name: string) => string | undefined,
+  integer: (name: string, fallback: number, min: number, max: number) => number,
+  oneOf: <T extends string>(name: string, allowed: readonly T[], fallback: T) => T,
+  url: (name: string, protocols: string[]) => string | undefined,
+  problems: string[],
+): Config['mailbox'] {
+  const imapUrl = url('HOTPATH_MAILBOX_IMAP_URL', ['imap:', 'imaps:']);
+  const facilityId = text('HOTPATH_MAILBOX_FACILITY');
+  const smtpUrl = url('HOTPATH_MAILBOX_SMTP_URL', ['smtp:', 'smtps:']);
+  const from = text('HOTPATH_MAILBOX_FROM');
+  const intervalSeconds = integer('HOTPATH_MAILBOX_INTERVAL_SECONDS', 60, 1, 86_400);
+  const insecureTls = oneOf('HOTPATH_MAILBOX_INSECURE_TLS', ['true', 'false'] as const, 'false') === 'true';
+  const processedFolder = text('HOTPATH_MAILBOX_PROCESSED_FOLDER');
+  const failedFolder = text('HOTPATH_MAILBOX_FAILED_FOLDER');
+  const password = text('HOTPATH_IMAP_PASSWORD');
+  if (from !== undefined && !/^[^\s@<>]+@[^\s@<>]+$/.test(from)) {
+    problems.push(`HOTPATH_MAILBOX_FROM must be a mail address, as bal@hopital.mssante.fr (got '${from}')`);
+  }
+  if (text('HOTPATH_MAILBOX_IMAP_URL') === undefined) {
+    const orphans = [
+      'HOTPATH_MAILBOX_FACILITY',
+      'HOTPATH_MAILBOX_SMTP_URL',
+      'HOTPATH_MAILBOX_FROM',
+      'HOTPATH_MAILBOX_INTERVAL_SECONDS',
+      'HOTPATH_MAILBOX_INSECURE_TLS',
+      'HOTPATH_MAILBOX_PROCESSED_FOLDER',
+      'HOTPATH_MAILBOX_FAILED_FOLDER',
+    ].filter((name) => text(name) !== undefined);
+    if (orphans.length > 0) problems.push(`${orphans.join(', ')} need HOTPATH_MAILBOX_IMAP_URL`);
+    return undefined;
+  }
+  if (facilityId === undefined) {
+    problems.push("HOTPATH_MAILBOX_FACILITY must name the facility that receives the mailbox's documents");
+  }
+  if (imapUrl === undefined || facilityId === undefined) return undefined;
+  const parsed = new URL(imapUrl);
+  if (parsed.username === '') {
+    problems.push(
+      `HOTPATH_MAILBOX_IMAP_URL must name its user, as imaps://user@host/INBOX (got '${redact(imapUrl)}')`,
+    );
+  } else if (parsed.password === '' && password === undefined) {
+    problems.push('HOTPATH_MAILBOX_IMAP_URL has no password: put it in the URL or in HOTPATH_IMAP_PASSWORD');
+  }
+  return {
+    imapUrl,
+    password,
+    facilityId,
+    smtpUrl,
+    from,
+    intervalSeconds,
+    processedFolder,
+    failedFolder,
+    insecureTls,
+  };
 }
 
 /** Hides a password in a URL before it is echoed into an error message. */

@@ -12,6 +12,7 @@ import {
   demoEhrPatients,
   loadWorklistDemo,
 } from './modules/worklist/operations/demo.ts';
+import type { MailboxIngestion } from './modules/worklist/operations/mailbox-ingestion.ts';
 import type { TokenAuthority } from './platform/auth/tokens.ts';
 import { clusterSiblings, relayBetweenWorkers, workerReady } from './platform/cluster.ts';
 import { migrateToLatest } from './platform/db/migrations.ts';
@@ -27,10 +28,12 @@ export async function serve(config: Config, options: { demo: boolean; log: (mess
   const { runtime, demoFhir } = await prepare(config, options);
   const app = await buildApp(runtime);
   let mllp: MllpListener | undefined;
+  let mailbox: MailboxIngestion | undefined;
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error');
     else app.log.info({ signal }, 'shutting down: finishing in-flight requests and messages');
     await mllp?.close();
+    await mailbox?.close();
     await app.close();
     await runtime.close();
     await demoFhir?.close();
@@ -38,6 +41,7 @@ export async function serve(config: Config, options: { demo: boolean; log: (mess
   await app.listen({ port: config.port, host: config.host });
   mllp = await openMllp(runtime, mllpPortOf(config, options.demo), app.log);
   await startWorkers(runtime, (message) => app.log.warn(message));
+  mailbox = await startMailbox(runtime, app.log);
   if (options.demo && mllp) await sendDemoInbox(runtime, mllp.port, app.server.address(), options.log);
   printWelcome(config, runtime.tokens, demoFhir?.baseUrl, options.log, 1, mllp?.port);
 }
@@ -70,6 +74,45 @@ async function openMllp(
       log: { info: (message) => log.info(message), warn: (message) => log.warn(message) },
     },
   );
+}
+
+/**
+ * The MSSanté mailbox of HOTPATH_MAILBOX_IMAP_URL, polled where the background work runs (this
+ * process, or worker 1). A line per mail (processed at info; failed or left at warn); a facility that
+ * does not exist (yet) is said once, and its mails stay in the mailbox until it does.
+ */
+async function startMailbox(
+  runtime: Runtime,
+  log: { info(message: string): void; warn(message: string): void },
+): Promise<MailboxIngestion | undefined> {
+  const settings = runtime.config.mailbox;
+  if (!settings) return undefined;
+  const [{ startMailboxIngestion, facilityExists, describeMail }, { ingestionDepsOf }] = await Promise.all([
+    import('./modules/worklist/operations/mailbox-ingestion.ts'),
+    import('./app.ts'),
+  ]);
+  if (!(await facilityExists(runtime.database.db, settings.facilityId))) {
+    log.warn(
+      `HOTPATH_MAILBOX_FACILITY: facility ${settings.facilityId} does not exist; its mails stay in the mailbox until it does`,
+    );
+  }
+  const mailbox = startMailboxIngestion(
+    ingestionDepsOf(runtime, (message) => log.warn(message)),
+    {
+      ...settings,
+      // The report's lines say what the poller's info lines would, with the request ids; a failed
+      // mail is the poller's warning.
+      log: { info: () => {}, warn: (message) => log.warn(message) },
+      report: (mail) => {
+        if (mail.outcome === 'processed') log.info(describeMail(mail));
+        else if (mail.outcome === 'left') log.warn(describeMail(mail));
+      },
+    },
+  );
+  log.info(
+    `polling the mailbox ${mailbox.mailbox} every ${settings.intervalSeconds} s for facility ${settings.facilityId}`,
+  );
+  return mailbox;
 }
 
 /** The demo's HL7 messages through the real MLLP listener, and a CDA and a FHIR Bundle over HTTP. */
@@ -207,6 +250,7 @@ async function serveAsWorker(config: Config, log: (message: string) => void) {
   const runtime = await openRuntime(config, { applicationName: 'hotpath-serve', log });
   const app = await buildApp(runtime);
   let mllp: MllpListener | undefined;
+  let mailbox: MailboxIngestion | undefined;
   // The primary decides when to stop. Ctrl-C reaches every process of the terminal, and a service
   // manager may signal the whole group as well as the primary, which then sends its own SIGTERM: a
   // worker takes the first SIGTERM and ignores SIGINT and any repeat, so it always gets its grace.
@@ -215,6 +259,7 @@ async function serveAsWorker(config: Config, log: (message: string) => void) {
     async ({ err }) => {
       if (err) app.log.error({ err }, 'worker shutting down after an error');
       await mllp?.close();
+      await mailbox?.close();
       await app.close();
       await runtime.close();
     },
@@ -229,8 +274,10 @@ async function serveAsWorker(config: Config, log: (message: string) => void) {
   await clusterSiblings()?.cleared();
   await app.listen({ port: config.port, host: config.host });
   mllp = await openMllp(runtime, mllpPortOf(config, process.env.HOTPATH_DEMO === '1'), app.log);
-  if (process.env.HOTPATH_WORKER_INDEX === '1')
+  if (process.env.HOTPATH_WORKER_INDEX === '1') {
     await startWorkers(runtime, (message) => app.log.warn(message));
+    mailbox = await startMailbox(runtime, app.log);
+  }
   clusterSiblings()?.ready();
 }
 
