@@ -122,7 +122,10 @@ async function sendDemoInbox(
   httpAddress: ReturnType<import('node:net').Server['address']>,
   log: (message: string) => void,
 ): Promise<void> {
-  const { sendDemoMessages } = await import('./modules/worklist/operations/demo-messages.ts');
+  const [{ sendDemoMessages }, { sendDemoPaper }] = await Promise.all([
+    import('./modules/worklist/operations/demo-messages.ts'),
+    import('./modules/worklist/operations/demo-paper.ts'),
+  ]);
   const httpPort = typeof httpAddress === 'object' && httpAddress ? httpAddress.port : runtime.config.port;
   const token = runtime.tokens.issue({
     subject: 'demo-inbox',
@@ -130,10 +133,11 @@ async function sendDemoInbox(
     facilities: DEMO_FACILITIES,
     expiresInSeconds: 600,
   });
+  const httpBase = `http://${runtime.config.host.includes(':') ? `[${runtime.config.host}]` : runtime.config.host}:${httpPort}`;
   const sent = await sendDemoMessages(runtime.database.db, DEMO_FACILITIES, {
     host: runtime.config.host,
     mllpPort,
-    httpBase: `http://${runtime.config.host.includes(':') ? `[${runtime.config.host}]` : runtime.config.host}:${httpPort}`,
+    httpBase,
     token,
   });
   if (sent) {
@@ -142,6 +146,14 @@ async function sendDemoInbox(
       .join(', ');
     log(
       `demo inbox: ${sent.hl7Messages} HL7 v2 messages sent over MLLP (acknowledged ${acks}), ${sent.httpDocuments} documents (CDA, FHIR) over HTTP`,
+    );
+  }
+  // After the messages: their "already sent" check looks for any inbound message at all.
+  const paper = await sendDemoPaper(runtime.database.db, DEMO_FACILITIES, { httpBase, token });
+  if (paper) {
+    const scans = paper.documents.filter((document) => document.what.includes('scan')).length;
+    log(
+      `demo inbox: ${paper.documents.length} paper documents over HTTP (${paper.documents.length - scans} PDFs read from their text, ${scans} scans read by the OCR job)`,
     );
   }
 }

@@ -99,7 +99,6 @@ export async function handleReadingJob(
       () => readScan(deps, job.requestId, reader, options),
     );
     readScans.inc({ outcome });
-    if (outcome === 'read') deps.log?.(`request ${job.requestId}: scan read`);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     const retryable = !(error instanceof OcrError) || error.retryable;
