@@ -358,6 +358,73 @@ ingest
       }),
   );
 ingest
+  .command('watch')
+  .description(
+    'ingest every file dropped into a directory (and those already there) once its size stops changing, then move it to DIR/.done/ or DIR/.failed/ beside a .reason.txt; runs until Ctrl-C',
+  )
+  .argument('<dir>', 'the directory to watch')
+  .requiredOption('--facility <id>', 'the facility that receives them')
+  .addOption(
+    new Option('--source <source>', 'where they come from')
+      .choices(['paper', 'lab', 'device'])
+      .makeOptionMandatory(),
+  )
+  .option('--stability-ms <ms>', 'how long a file must stay unchanged before it is read', wholeNumber, 2000)
+  .option('--concurrency <n>', 'files ingested at once', positiveInteger, 1)
+  .option('--poll', 'list the directory every second instead of waiting for events (network shares)')
+  .action(
+    async (
+      directory: string,
+      options: {
+        facility: string;
+        source: 'paper' | 'lab' | 'device';
+        stabilityMs: number;
+        concurrency: number;
+        poll?: boolean;
+      },
+    ) => {
+      const [
+        { default: closeWithGrace },
+        { openRuntime, ingestionDepsOf },
+        { migrateToLatest },
+        { watchFolder },
+      ] = await Promise.all([
+        import('close-with-grace'),
+        import('./app.ts'),
+        import('./platform/db/migrations.ts'),
+        import('./modules/worklist/operations/watch-folder.ts'),
+      ]);
+      const config = loadConfig();
+      const runtime = await openRuntime(config, { applicationName: 'hotpath-ingest-watch', log: say });
+      let watch: Awaited<ReturnType<typeof watchFolder>>;
+      try {
+        await migrateToLatest(runtime.database.db);
+        watch = await watchFolder(ingestionDepsOf(runtime, say), {
+          directory,
+          facilityId: options.facility,
+          source: options.source,
+          maxFileBytes: config.uploadLimitBytes,
+          stabilityThresholdMs: options.stabilityMs,
+          concurrency: options.concurrency,
+          usePolling: options.poll === true,
+          log: (line) => process.stdout.write(`${line}\n`),
+          warn: say,
+        });
+      } catch (error) {
+        await runtime.close();
+        throw error;
+      }
+      // A file in hand finishes (a large PDF may take a while); what waits stays for the next start.
+      closeWithGrace({ delay: 30_000 }, async () => {
+        await watch.close();
+        await runtime.close();
+      });
+      say(
+        `watching ${watch.directory} for facility ${options.facility}; stop with Ctrl-C (the file in hand finishes first)`,
+      );
+    },
+  );
+ingest
   .command('mailbox')
   .description(
     "poll an MSSanté mailbox over IMAP: each mail's PDF and CDA attachments and IHE_XDM.zip documents into the worklist, the mail moved to the processed or failed folder, an MDN sent when asked for; runs until Ctrl-C",
