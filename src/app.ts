@@ -53,6 +53,12 @@ export async function openRuntime(
   const integrationQueue = new LazyIntegrationQueue(database.url, {
     retryLimit: config.integration.retryLimit,
     retryDelaySeconds: config.integration.retryDelaySeconds,
+    reading: {
+      retryLimit: config.ocr.retryLimit,
+      retryDelaySeconds: 30,
+      // Every page may take its whole time bound, and the OCR thread a minute to start.
+      expireInSeconds: 60 + config.ocr.pageTimeoutSeconds * config.ocr.maxPages,
+    },
     ...(options.log ? { log: options.log } : {}),
   });
   return {
@@ -140,5 +146,11 @@ export async function startWorkers(runtime: Runtime, log: (message: string) => v
     fhir: runtime.fhir,
     log,
   });
-  await startReadingWorker({ ...ingestionDepsOf(runtime, log), queue: runtime.integrationQueue, log });
+  const { ocr } = runtime.config;
+  await startReadingWorker({
+    ...ingestionDepsOf(runtime, log),
+    queue: runtime.integrationQueue,
+    log,
+    options: { pageTimeoutMs: ocr.pageTimeoutSeconds * 1000, maxPages: ocr.maxPages },
+  });
 }

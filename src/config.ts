@@ -44,6 +44,14 @@ export interface Config {
     retryLimit: number;
     retryDelaySeconds: number;
   };
+  /** The OCR job that reads scans (it runs where the integration worker runs). */
+  ocr: {
+    /** A page over this is abandoned and the attempt fails (retried, then left for a person). */
+    pageTimeoutSeconds: number;
+    /** Pages of a scan read at most; the rest are left to the person. */
+    maxPages: number;
+    retryLimit: number;
+  };
   /** How long a client may take, so slow or stalled clients do not hold connections. */
   http: {
     /** From the connection (or the end of the previous request) to the end of the headers. */
@@ -181,6 +189,11 @@ export function loadConfig(env: Env = process.env): Config {
       workerEnabled: oneOf('HOTPATH_INTEGRATION_WORKER', ['true', 'false'] as const, 'true') === 'true',
       retryLimit: integer('HOTPATH_INTEGRATION_RETRY_LIMIT', 5, 0, 100),
       retryDelaySeconds: integer('HOTPATH_INTEGRATION_RETRY_DELAY_SECONDS', 5, 1, 3600),
+    },
+    ocr: {
+      pageTimeoutSeconds: integer('HOTPATH_OCR_PAGE_TIMEOUT_SECONDS', 120, 5, 3600),
+      maxPages: integer('HOTPATH_OCR_MAX_PAGES', 30, 1, 1000),
+      retryLimit: integer('HOTPATH_OCR_RETRY_LIMIT', 2, 0, 20),
     },
     http: {
       headersTimeoutMs: integer('HOTPATH_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
