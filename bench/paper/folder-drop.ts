@@ -6,12 +6,63 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { textPdf } from '../../src/platform/pdf.ts';
 import { HOTPATH_BIN, startServeProcess } from '../../testkit/serve-process.ts';
-import { adminQuery } from '../support/postgres.ts';
+import {
+  adminQuery,
+  type BenchPostgres,
+  type DatasetOptions,
+  openBenchDatabase,
+  type ReusableDataset,
+  reusableDataset,
+} from '../support/postgres.ts';
 import { onCleanup } from '../support/processes.ts';
 import { BENCH_POOL_MAX } from '../support/servers.ts';
 
+/** The facility the dropped reports go to, and the patient they name (found by birth date and name). */
+export const FOLDER_DROP_FACILITY = 'FAC-DROP';
+const PATIENT = { ipp: 'IPP-DROP-1', birthLastName: 'MARTIN', firstName: 'Louise', birthDate: '1958-07-04' };
+
+export interface FolderDropDataset {
+  facilityId: string;
+  patients: number;
+}
+
+/**
+ * A database of its own for the folder drop (migrated, one facility and the patient the reports name),
+ * reused between runs like the other suites' data sets; `measureFolderDrop` removes what it ingests.
+ */
+export function prepareFolderDrop(
+  postgres: BenchPostgres,
+  options: DatasetOptions,
+): Promise<ReusableDataset<FolderDropDataset>> {
+  return reusableDataset<FolderDropDataset>(
+    postgres,
+    'folder_drop',
+    { facility: FOLDER_DROP_FACILITY, patient: PATIENT },
+    async (url) => {
+      const database = await openBenchDatabase(url, { migrate: true });
+      await database.close();
+      await adminQuery(url, 'INSERT INTO facilities (facility_id, name) VALUES ($1, $2)', [
+        FOLDER_DROP_FACILITY,
+        'Folder drop hospital',
+      ]);
+      await adminQuery(
+        url,
+        `INSERT INTO patients (facility_id, ipp, identity_status, birth_last_name, birth_first_names, first_name,
+                               birth_date, sex)
+         VALUES ($1, $2, 'provisional', $3, $4, $4, $5, 'F')`,
+        [FOLDER_DROP_FACILITY, PATIENT.ipp, PATIENT.birthLastName, PATIENT.firstName, PATIENT.birthDate],
+      );
+      return { facilityId: FOLDER_DROP_FACILITY, patients: 1 };
+    },
+    options,
+  );
+}
+
 export interface FolderDropInput {
-  /** The database `hotpath ingest watch` runs on (it applies pending migrations); the facility is in it. */
+  /**
+   * The database `hotpath ingest watch` runs on (it applies pending migrations), holding the facility:
+   * `prepareFolderDrop`'s, or any other (the ingestion suite's).
+   */
   databaseUrl: string;
   facilityId: string;
   /** PDFs dropped, each with a text layer and content of its own (none is a duplicate of another). */
@@ -37,6 +88,8 @@ export interface FolderDropResult {
   fileBytes: number;
   stabilityMs: number;
   concurrency: number;
+  /** What was measured, in a line (for the report's row). */
+  description: string;
 }
 
 /**
@@ -113,6 +166,7 @@ export async function measureFolderDrop(input: FolderDropInput): Promise<FolderD
         fileBytes,
         stabilityMs,
         concurrency,
+        description: `${input.files} text-layer PDFs of ${(fileBytes / 1024).toFixed(1)} KB dropped into a folder watched by hotpath ingest watch (stability ${stabilityMs} ms, concurrency ${concurrency}), until all are in .done/${counts.failed > 0 ? ` (${counts.failed} in .failed/)` : ''}`,
       };
     } finally {
       await stopWatcher();
