@@ -372,6 +372,10 @@ ingest
   .option('--stability-ms <ms>', 'how long a file must stay unchanged before it is read', wholeNumber, 2000)
   .option('--concurrency <n>', 'files ingested at once', positiveInteger, 1)
   .option('--poll', 'list the directory every second instead of waiting for events (network shares)')
+  .option(
+    '--no-ocr',
+    'leave the scans it receives to the OCR job of hotpath serve instead of reading them here',
+  )
   .action(
     async (
       directory: string,
@@ -381,6 +385,7 @@ ingest
         stabilityMs: number;
         concurrency: number;
         poll?: boolean;
+        ocr: boolean;
       },
     ) => {
       const [
@@ -397,6 +402,7 @@ ingest
       const config = loadConfig();
       const runtime = await openRuntime(config, { applicationName: 'hotpath-ingest-watch', log: say });
       let watch: Awaited<ReturnType<typeof watchFolder>>;
+      let reading: { close(): Promise<void> } | undefined;
       try {
         await migrateToLatest(runtime.database.db);
         watch = await watchFolder(ingestionDepsOf(runtime, say), {
@@ -410,6 +416,15 @@ ingest
           log: (line) => process.stdout.write(`${line}\n`),
           warn: say,
         });
+        if (options.ocr) {
+          const { startReadingWorker } = await import('./modules/worklist/ingestion/reading-job.ts');
+          reading = await startReadingWorker({
+            ...ingestionDepsOf(runtime, say),
+            queue: runtime.integrationQueue,
+            log: say,
+            options: { pageTimeoutMs: config.ocr.pageTimeoutSeconds * 1000, maxPages: config.ocr.maxPages },
+          });
+        }
       } catch (error) {
         await runtime.close();
         throw error;
@@ -418,6 +433,7 @@ ingest
       closeWithGrace({ delay: 30_000 }, async () => {
         await watch.close();
         await runtime.close();
+        await reading?.close();
       });
       say(
         `watching ${watch.directory} for facility ${options.facility}; stop with Ctrl-C (the file in hand finishes first)`,

@@ -6,7 +6,6 @@
  * only PDFs (render + OCR); (c) folder drop: files a second from a watched folder into the worklist
  * (bench/paper/folder-drop.ts, when present).
  */
-import { existsSync } from 'node:fs';
 import { OcrReader, ocrDocument } from '../../src/modules/worklist/ingestion/ocr.ts';
 import { pdfTextPages } from '../../src/modules/worklist/ingestion/pdf-text.ts';
 import { CONFIDENT, readReportText } from '../../src/modules/worklist/ingestion/report-text.ts';
@@ -18,6 +17,7 @@ import {
   scanPng,
 } from '../../src/modules/worklist/operations/paper-documents.ts';
 import type { BenchPostgres, DatasetOptions } from '../support/postgres.ts';
+import { measureFolderDrop, prepareFolderDrop } from './folder-drop.ts';
 
 export interface PaperSizes {
   /** Text-layer PDFs read (one page each). */
@@ -36,13 +36,7 @@ export interface Distribution {
   max: number;
 }
 
-export interface FolderDropFigures {
-  files: number;
-  seconds: number;
-  filesPerSecond: number;
-  /** What the helper says it measured (file kinds, where they went). */
-  description?: string;
-}
+export type FolderDropFigures = Awaited<ReturnType<typeof measureFolderDrop>>;
 
 export interface PaperDetails {
   extraction: {
@@ -63,8 +57,7 @@ export interface PaperDetails {
     readRight: number;
     pages: number;
   };
-  /** Undefined when bench/paper/folder-drop.ts is not there (yet). */
-  folderDrop?: FolderDropFigures;
+  folderDrop: FolderDropFigures;
 }
 
 function distribution(values: number[]): Distribution {
@@ -178,38 +171,22 @@ export async function measurePaper(input: {
   );
 
   // (c) Folder drop.
-  const folderDrop = await measureFolderDropIfPresent(input);
-  return { extraction, ocr, ...(folderDrop ? { folderDrop } : {}) };
+  const folderDrop = await measureFolderDropRow(input);
+  return { extraction, ocr, folderDrop };
 }
 
-/**
- * INTEGRATION POINT: bench/paper/folder-drop.ts (written by another hand) exports
- * `measureFolderDrop(...)`. Until it exists, the suite reports no folder-drop row. The module is loaded
- * by a path held in a variable so that this file typechecks with or without it; adjust the call here to
- * its real signature once it lands.
- */
-async function measureFolderDropIfPresent(input: {
+/** Files dropped into a folder watched by `hotpath ingest watch`, until every one is in `.done/`. */
+async function measureFolderDropRow(input: {
   quick: boolean;
   postgres: BenchPostgres;
   prepare: DatasetOptions;
   log: (line: string) => void;
-}): Promise<FolderDropFigures | undefined> {
-  const location = new URL('./folder-drop.ts', import.meta.url);
-  if (!existsSync(location)) {
-    input.log('paper: bench/paper/folder-drop.ts is not there yet: no folder-drop row');
-    return undefined;
-  }
-  const module = (await import(location.href)) as {
-    measureFolderDrop?: (options: Record<string, unknown>) => Promise<FolderDropFigures>;
-  };
-  if (typeof module.measureFolderDrop !== 'function') {
-    input.log('paper: bench/paper/folder-drop.ts exports no measureFolderDrop: no folder-drop row');
-    return undefined;
-  }
-  return module.measureFolderDrop({
-    quick: input.quick,
-    postgres: input.postgres,
-    prepare: input.prepare,
+}): Promise<FolderDropFigures> {
+  const dataset = await prepareFolderDrop(input.postgres, input.prepare);
+  return measureFolderDrop({
+    databaseUrl: dataset.url,
+    facilityId: dataset.summary.facilityId,
+    files: input.quick ? 200 : 1000,
     log: input.log,
   });
 }

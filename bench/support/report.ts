@@ -384,9 +384,7 @@ export function paperTable(report: RunReport): string[] {
     `| extraction, text-layer PDF (pdf.js + report rules), ms/page | ${extraction.pages} pages | ${fixed(extraction.msPerPage.p50, 2)} | ${fixed(extraction.msPerPage.p95, 2)} | ${fixed(extraction.msPerPage.mean, 2)} | ${extraction.readRight}/${extraction.msPerPage.samples} |`,
     `| OCR, 300 dpi PNG scan, s/page | ${ocr.png.samples} pages | ${fixed(ocr.png.p50, 2)} | ${fixed(ocr.png.p95, 2)} | ${fixed(ocr.png.mean, 2)} | ${ocr.readRight}/${ocr.pages} (INS and birth name, both kinds) |`,
     `| OCR, image-only PDF (render + OCR), s/page | ${ocr.pdf.samples} pages | ${fixed(ocr.pdf.p50, 2)} | ${fixed(ocr.pdf.p95, 2)} | ${fixed(ocr.pdf.mean, 2)} | |`,
-    folderDrop
-      ? `| folder drop, files/s | ${folderDrop.files} files in ${fixed(folderDrop.seconds, 1)} s | | | ${fixed(folderDrop.filesPerSecond, 1)} | |`
-      : '| folder drop, files/s | not measured (bench/paper/folder-drop.ts absent) | | | | |',
+    `| folder drop (hotpath ingest watch), files/s | ${folderDrop.files} files in ${fixed(folderDrop.seconds, 1)} s | | | ${fixed(folderDrop.filesPerSecond, 1)} | ${folderDrop.files - folderDrop.failed}/${folderDrop.files} in .done |`,
   ];
 }
 
@@ -495,7 +493,7 @@ export function reportMarkdown(report: RunReport, files: { chart: string; json: 
       ? [
           '## Paper: text layers, OCR and folder drops',
           '',
-          `In the benchmark's own process, one document at a time: generated French reports (bench/paper/suite.ts, src/modules/worklist/operations/paper-documents.ts) of every kind (laboratory, imaging, consultation) and layout (header block, table, letter). Extraction is pdf.js reading the text layer plus the report rules (identity, type, date, author), per page. OCR is tesseract.js with the French LSTM data from its npm package, one thread, over header-block reports of each kind scanned at 300 dpi (drawn in DejaVu Sans with a scanner's specks), as PNGs and as image-only PDFs (JPEG pages pdf.js renders first); its start (${report.details.paper!.ocr.startSeconds.toFixed(1)} s, wasm and language data, one page read) is not counted. "Read right": the INS when printed, birth name and birth date read at or above the confidence the identity matcher requires (OCR: INS and birth name).${report.details.paper!.folderDrop?.description ? ` Folder drop: ${report.details.paper!.folderDrop.description}` : ''}`,
+          `In the benchmark's own process, one document at a time: generated French reports (bench/paper/suite.ts, src/modules/worklist/operations/paper-documents.ts) of every kind (laboratory, imaging, consultation) and layout (header block, table, letter). Extraction is pdf.js reading the text layer plus the report rules (identity, type, date, author), per page. OCR is tesseract.js with the French LSTM data from its npm package, one thread, over header-block reports of each kind scanned at 300 dpi (drawn in DejaVu Sans with a scanner's specks), as PNGs and as image-only PDFs (JPEG pages pdf.js renders first); its start (${report.details.paper!.ocr.startSeconds.toFixed(1)} s, wasm and language data, one page read) is not counted. "Read right": the INS when printed, birth name and birth date read at or above the confidence the identity matcher requires (OCR: INS and birth name).Folder drop: ${report.details.paper!.folderDrop.description}`,
           '',
           ...paperTable(report),
           '',
