@@ -1,9 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { buildApp, openRuntime } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
-import { CLIENT_SCHEMA_PATH, clientTypesFor } from '../src/modules/worklist/openapi-client.ts';
+import { CLIENT_SCHEMA_PATH, clientTypesFor } from './client-types.ts';
 
-/** Regenerates the page's typed client from the app's OpenAPI document. */
+/** Regenerates the web apps' typed client (web/src/api/schema.d.ts) from the app's OpenAPI document. */
 const runtime = await openRuntime(loadConfig(), { applicationName: 'hotpath-generate-client' });
 try {
   const app = await buildApp(runtime, false);

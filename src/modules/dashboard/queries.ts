@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../../tables.ts';
-import type { Dashboard } from './schemas.ts';
+import type { DailySales, Dashboard } from './schemas.ts';
 
 interface DashboardRow {
   merchant_id: string;
@@ -86,6 +86,50 @@ export async function merchantDashboard(db: Kysely<DB>, merchantId: string): Pro
       stockQuantity: product.stock_quantity,
       reorderThreshold: product.reorder_threshold,
     })),
+  };
+}
+
+/**
+ * Revenue and orders per day over the last `days` days, today included, each day in the merchant's own
+ * time zone (as the projection records them): one statement, a range of the per-day projection's
+ * primary key, whatever the shop's history. Days without orders are there, with zeros.
+ */
+export async function dailySales(
+  db: Kysely<DB>,
+  merchantId: string,
+  days: number,
+): Promise<DailySales | undefined> {
+  const { rows } = await sql<{
+    merchant_id: string;
+    time_zone: string;
+    currency: string;
+    from_day: string;
+    to_day: string;
+    days: Array<{ date: string; orders: number; revenue: number }>;
+  }>`/* dashboard.dailySales */
+    SELECT m.merchant_id, m.time_zone, m.currency,
+           to_char(w.first_day, 'YYYY-MM-DD') AS from_day, to_char(w.today, 'YYYY-MM-DD') AS to_day,
+           (SELECT jsonb_agg(jsonb_build_object(
+                     'date', to_char(d.day, 'YYYY-MM-DD'),
+                     'orders', coalesce(s.order_count, 0),
+                     'revenue', coalesce(s.revenue_minor, 0)) ORDER BY d.day)
+            FROM (SELECT w.first_day + n AS day FROM generate_series(0, ${days - 1}) AS n) d
+            LEFT JOIN merchant_daily_sales s
+              ON s.merchant_id = m.merchant_id AND s.day = d.day
+             AND s.day BETWEEN w.first_day AND w.today) AS days
+    FROM merchants m
+    CROSS JOIN LATERAL (
+      SELECT (now() AT TIME ZONE m.time_zone)::date AS today,
+             (now() AT TIME ZONE m.time_zone)::date - ${days - 1}::int AS first_day
+    ) w
+    WHERE m.merchant_id = ${merchantId}`.execute(db);
+  const row = rows[0];
+  if (!row) return undefined;
+  return {
+    merchant: { id: row.merchant_id, timeZone: row.time_zone, currency: row.currency },
+    from: row.from_day,
+    to: row.to_day,
+    days: row.days,
   };
 }
 

@@ -6,8 +6,10 @@ import { principalOf, type RoutesPlugin } from '../../platform/http/app.ts';
 import { notFound, problemResponses } from '../../platform/http/problems.ts';
 import { sendSerialized, serializedAnswer } from '../../platform/http/serialized-answer.ts';
 import type { DB } from '../../tables.ts';
-import { merchantDashboard, merchants } from './queries.ts';
+import { dailySales, merchantDashboard, merchants } from './queries.ts';
 import {
+  DailySalesQuery,
+  DailySales as DailySalesSchema,
   Dashboard as DashboardSchema,
   MerchantList,
   MerchantParams,
@@ -119,6 +121,31 @@ export function dashboardRoutes({ db, cache }: DashboardDependencies): RoutesPlu
         // Kept by the client but revalidated on every use: If-None-Match answers 304 while unchanged.
         reply.header('cache-control', 'private, no-cache');
         return sendSerialized(request, reply, await dashboardFor(request, reply, request.params.merchantId));
+      },
+    );
+
+    app.get(
+      '/v1/merchants/:merchantId/daily-sales',
+      {
+        schema: {
+          tags: TAGS,
+          summary:
+            "A merchant's revenue and orders per day, in its time zone, over the last 30 (up to 90) days",
+          description:
+            "One SQL statement, a range of the per-day projection written with every order, whatever the shop's history; not cached, so always current. Every day is listed, oldest first, with zeros where there were no orders. Amounts are integers in minor units (cents) of the merchant's currency.",
+          params: MerchantParams,
+          querystring: DailySalesQuery,
+          response: { 200: DailySalesSchema, ...problemResponses(400, 401, 403, 404) },
+        },
+        config: { access: 'reader', queryBudget: 1 },
+      },
+      async (request, reply) => {
+        const { merchantId } = request.params;
+        assertMerchant(principalOf(request), merchantId);
+        const sales = await dailySales(db, merchantId, request.query.days ?? 30);
+        if (!sales) throw notFound(`merchant ${merchantId} does not exist`);
+        reply.header('cache-control', 'private, no-cache');
+        return sales;
       },
     );
 

@@ -57,6 +57,37 @@ export const Dashboard = Type.Object({
 });
 export type Dashboard = Static<typeof Dashboard>;
 
+/** The chart's window: the last 30 days by default, at most 90, always ending today in the merchant's zone. */
+export const DAILY_SALES_MAX_DAYS = 90;
+export const DailySalesQuery = Type.Object({
+  days: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: DAILY_SALES_MAX_DAYS,
+      default: 30,
+      description: "How many days, ending today in the merchant's time zone",
+    }),
+  ),
+});
+
+export const DailySales = Type.Object({
+  merchant: Type.Object({ id: Type.String(), timeZone: Type.String(), currency: Type.String() }),
+  from: Type.String({ format: 'date', description: "The first day, in the merchant's time zone" }),
+  to: Type.String({ format: 'date', description: "Today in the merchant's time zone" }),
+  days: Type.Array(
+    Type.Object({
+      date: Type.String({ format: 'date' }),
+      orders: Type.Integer(),
+      revenue: Minor("Orders placed that day, in the merchant's time zone"),
+    }),
+    {
+      maxItems: DAILY_SALES_MAX_DAYS,
+      description: 'Every day from `from` to `to`, oldest first; 0 without orders',
+    },
+  ),
+});
+export type DailySales = Static<typeof DailySales>;
+
 export const OrderInput = Type.Object(
   {
     customerId: RowId(),

@@ -1069,6 +1069,111 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/merchants/{merchantId}/daily-sales": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A merchant's revenue and orders per day, in its time zone, over the last 30 (up to 90) days
+         * @description One SQL statement, a range of the per-day projection written with every order, whatever the shop's history; not cached, so always current. Every day is listed, oldest first, with zeros where there were no orders. Amounts are integers in minor units (cents) of the merchant's currency.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description How many days, ending today in the merchant's time zone */
+                    days?: number;
+                };
+                header?: never;
+                path: {
+                    /** @example shop-0042 */
+                    merchantId: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Every day from `from` to `to`, oldest first; 0 without orders */
+                            days: {
+                                /** Format: date */
+                                date: string;
+                                orders: number;
+                                /** @description Orders placed that day, in the merchant's time zone, in minor units (cents) */
+                                revenue: number;
+                            }[];
+                            /**
+                             * Format: date
+                             * @description The first day, in the merchant's time zone
+                             */
+                            from: string;
+                            merchant: {
+                                currency: string;
+                                id: string;
+                                timeZone: string;
+                            };
+                            /**
+                             * Format: date
+                             * @description Today in the merchant's time zone
+                             */
+                            to: string;
+                        };
+                    };
+                };
+                /** @description The request is malformed; `detail` and `errors` name the field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No valid bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The token does not allow this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/merchants/{merchantId}/dashboard": {
         parameters: {
             query?: never;
