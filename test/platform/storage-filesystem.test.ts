@@ -309,6 +309,42 @@ describe('FileSystemObjectStore', () => {
   });
 });
 
+describe('download URLs with a disposition', () => {
+  it('sign how the browser takes the object, so nobody can turn a download into a page or rename it', async () => {
+    const key = 'signed/3f1c9a';
+    await putText(key);
+    const options = inFiveMinutes(new Date('2030-05-06T07:08:09.999Z'));
+    const plain = await store.downloadUrl(key, options);
+    const inline = await store.downloadUrl(key, {
+      ...options,
+      disposition: { type: 'inline', fileName: 'Compte rendu é.pdf' },
+    });
+    const saved = await store.downloadUrl(key, {
+      ...options,
+      disposition: { type: 'attachment', fileName: 'Compte rendu é.pdf' },
+    });
+    expect(new Set([plain.url, inline.url, saved.url]).size).toBe(3);
+    // Cached per disposition too: the same question signs to the same URL.
+    expect(
+      await store.downloadUrl(key, {
+        ...options,
+        disposition: { type: 'inline', fileName: 'Compte rendu é.pdf' },
+      }),
+    ).toEqual(inline);
+
+    const query = new URL(inline.url).searchParams;
+    expect(query.get('disposition')).toBe('inline');
+    expect(query.get('filename')).toBe('Compte rendu é.pdf');
+    const expires = query.get('expires') ?? undefined;
+    const signature = query.get('signature') ?? undefined;
+    const before = inline.expiresAt.getTime() - 1;
+    expect(signer.check(key, expires, signature, before, 'inline\nCompte rendu é.pdf')).toBe('valid');
+    expect(signer.check(key, expires, signature, before, 'attachment\nCompte rendu é.pdf')).toBe('tampered');
+    expect(signer.check(key, expires, signature, before, 'inline\nother.pdf')).toBe('tampered');
+    expect(signer.check(key, expires, signature, before)).toBe('tampered');
+  });
+});
+
 function inFiveMinutes(signedAt = new Date()) {
   return { signedAt, expiresAt: new Date(signedAt.getTime() + 300_000) };
 }

@@ -331,6 +331,29 @@ describe('S3ObjectStore against s3rver', () => {
     expect(Buffer.from(await response.arrayBuffer()).equals(bytes)).toBe(true);
   });
 
+  it('presigns a disposition S3 answers with: inline with the file name, for the browser to show', async () => {
+    await store.put('presign/9b2e', chunked(Buffer.from('%PDF-1.7 inline')), {
+      contentType: 'application/pdf',
+    });
+    const signedAt = new Date(Math.floor(Date.now() / 1000) * 1000 - 30_000);
+    const options = { signedAt, expiresAt: new Date(signedAt.getTime() + 300_000) };
+    const plain = await store.downloadUrl('presign/9b2e', options);
+    const inline = await store.downloadUrl('presign/9b2e', {
+      ...options,
+      disposition: { type: 'inline', fileName: 'Compte rendu é.pdf' },
+    });
+    expect(inline.url).not.toBe(plain.url);
+    const response = await fetch(inline.url);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-disposition')).toBe(
+      `inline; filename="Compte rendu e.pdf"; filename*=UTF-8''Compte%20rendu%20%C3%A9.pdf`,
+    );
+    // The override is signed: changed, the URL no longer works.
+    const changed = new URL(inline.url);
+    changed.searchParams.set('response-content-disposition', 'attachment; filename="x.pdf"');
+    expect((await fetch(changed)).status).toBe(403);
+  });
+
   it('reports the moment a presigned URL really expires, to the second', async () => {
     const signedAt = new Date('2030-01-02T03:04:05.750Z');
     const url = await store.downloadUrl('presign/any', {

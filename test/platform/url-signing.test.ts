@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { downloadWindow } from '../../src/platform/storage/download-window.ts';
+import { contentDispositionHeader } from '../../src/platform/storage/object-store.ts';
 import { UrlSigner } from '../../src/platform/storage/url-signing.ts';
 
 // The stores' use of these is tested in storage-filesystem.test.ts and storage-s3.test.ts; this covers
@@ -61,5 +62,28 @@ describe('downloadWindow', () => {
     const options = downloadWindow(3, Date.UTC(2030, 0, 1, 0, 0, 0, 500));
     expect(options.signedAt.toISOString()).toBe('2030-01-01T00:00:00.000Z');
     expect(options.expiresAt.toISOString()).toBe('2030-01-01T00:00:03.000Z');
+  });
+});
+
+describe('contentDispositionHeader', () => {
+  it('names the file as it is (RFC 8187) with an ASCII fallback, and only its last path segment', () => {
+    expect(contentDispositionHeader({ type: 'inline', fileName: 'report.pdf' })).toBe(
+      `inline; filename="report.pdf"; filename*=UTF-8''report.pdf`,
+    );
+    expect(contentDispositionHeader({ type: 'attachment', fileName: "Compte rendu d'écho (1).pdf" })).toBe(
+      `attachment; filename="Compte rendu d'echo (1).pdf"; filename*=UTF-8''Compte%20rendu%20d%27%C3%A9cho%20%281%29.pdf`,
+    );
+    expect(contentDispositionHeader({ type: 'inline', fileName: '../../etc/pass"wd\r\nX-Evil: 1' })).toBe(
+      `inline; filename="passwdX-Evil: 1"; filename*=UTF-8''passwdX-Evil%3A%201`,
+    );
+    expect(contentDispositionHeader({ type: 'inline', fileName: 'C:\\scans\\100%.tif' })).toBe(
+      `inline; filename="100_.tif"; filename*=UTF-8''100%25.tif`,
+    );
+    expect(contentDispositionHeader({ type: 'inline', fileName: '' })).toBe(
+      `inline; filename="file"; filename*=UTF-8''file`,
+    );
+    expect(contentDispositionHeader({ type: 'inline', fileName: '検査結果.pdf' })).toBe(
+      `inline; filename="____.pdf"; filename*=UTF-8''%E6%A4%9C%E6%9F%BB%E7%B5%90%E6%9E%9C.pdf`,
+    );
   });
 });

@@ -13,11 +13,12 @@ import {
   type ObjectPage,
   type ObjectStore,
   type StoredObject,
+  safeFileName,
   storageRequest,
   type UnfinishedWrite,
 } from './object-store.ts';
-import { SignedUrlCache } from './signed-url-cache.ts';
-import type { UrlSigner } from './url-signing.ts';
+import { SignedUrlCache, signedUrlCacheKey } from './signed-url-cache.ts';
+import { signedDisposition, type UrlSigner } from './url-signing.ts';
 
 /** Object bodies carry this suffix, so a key may also be the prefix of other keys (`a/b` and `a/b/c`). */
 const BODY_SUFFIX = '.obj';
@@ -214,15 +215,19 @@ export class FileSystemObjectStore implements ObjectStore {
 
   async downloadUrl(key: string, options: DownloadUrlOptions): Promise<DownloadUrl> {
     assertValidKey(key);
-    return this.signedUrls.get(key, options, async () => this.sign(key, options));
+    return this.signedUrls.get(signedUrlCacheKey(key, options), options, async () => this.sign(key, options));
   }
 
   private sign(key: string, options: DownloadUrlOptions): DownloadUrl {
     const expires = Math.floor(options.expiresAt.getTime() / 1000);
-    const signature = this.signer.sign(key, expires);
+    const disposition = options.disposition && signedDisposition(options.disposition);
+    const signature = this.signer.sign(key, expires, disposition);
     const encodedKey = key.split('/').map(encodeURIComponent).join('/');
+    const how = options.disposition
+      ? `&disposition=${options.disposition.type}&filename=${encodeURIComponent(safeFileName(options.disposition.fileName))}`
+      : '';
     return {
-      url: `${this.publicUrl}/v1/objects/${encodedKey}?expires=${expires}&signature=${signature}`,
+      url: `${this.publicUrl}/v1/objects/${encodedKey}?expires=${expires}${how}&signature=${signature}`,
       expiresAt: new Date(expires * 1000),
     };
   }

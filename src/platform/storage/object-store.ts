@@ -38,6 +38,45 @@ export interface DownloadUrlOptions {
   /** The signature's time; with `expiresAt` it makes the URL deterministic, so it can sit behind an ETag. */
   signedAt: Date;
   expiresAt: Date;
+  /**
+   * How the browser should take the object: shown in the page (`inline`, for its PDF viewer) or saved
+   * (`attachment`), under this file name. Part of what is signed, so nobody can change it in the URL.
+   */
+  disposition?: ContentDisposition;
+}
+
+export interface ContentDisposition {
+  type: 'inline' | 'attachment';
+  fileName: string;
+}
+
+/**
+ * The Content-Disposition header for a file name of any characters (RFC 6266): an ASCII `filename`
+ * for old clients and `filename*=UTF-8''…` (RFC 8187) with the name as it is. Only the name's last
+ * path segment is kept, without control characters, quotes or backslashes, up to 200 characters.
+ */
+export function contentDispositionHeader(disposition: ContentDisposition): string {
+  const name = safeFileName(disposition.fileName);
+  const ascii = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .replace(/[^\x20-\x7e]|["\\%]/g, '_');
+  const encoded = encodeURIComponent(name).replace(
+    /['()*]/g,
+    (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `${disposition.type}; filename="${ascii}"; filename*=UTF-8''${encoded}`;
+}
+
+/** A file name fit for a header: its last path segment, no control characters, at most 200 characters. */
+export function safeFileName(fileName: string): string {
+  const name = [...(fileName.split(/[\\/]/).at(-1) ?? '')]
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point.
+    .filter((character) => !/[\u0000-\u001f\u007f"]/.test(character))
+    .slice(0, 200)
+    .join('')
+    .trim();
+  return name === '' ? 'file' : name;
 }
 
 /**

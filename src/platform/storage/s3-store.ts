@@ -20,6 +20,7 @@ import { billDependency } from '../request-ledger.ts';
 import {
   assertValidKey,
   assertValidPrefix,
+  contentDispositionHeader,
   type DownloadUrl,
   type DownloadUrlOptions,
   type ListedObject,
@@ -28,7 +29,7 @@ import {
   type StoredObject,
   type UnfinishedWrite,
 } from './object-store.ts';
-import { SignedUrlCache } from './signed-url-cache.ts';
+import { SignedUrlCache, signedUrlCacheKey } from './signed-url-cache.ts';
 
 export interface S3Location {
   bucket: string;
@@ -225,7 +226,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async downloadUrl(key: string, options: DownloadUrlOptions): Promise<DownloadUrl> {
     assertValidKey(key);
-    return this.signedUrls.get(key, options, () => this.presign(key, options));
+    return this.signedUrls.get(signedUrlCacheKey(key, options), options, () => this.presign(key, options));
   }
 
   private async presign(key: string, options: DownloadUrlOptions): Promise<DownloadUrl> {
@@ -241,6 +242,10 @@ export class S3ObjectStore implements ObjectStore {
       ...(endpoint.port ? { port: Number(endpoint.port) } : {}),
       path: `${endpoint.pathname.replace(/\/$/, '')}/${this.fullKey(key).split('/').map(extendedEncodeURIComponent).join('/')}`,
       headers: { host: endpoint.host },
+      // S3 answers with this Content-Disposition (a GetObject response override), signed with the rest.
+      ...(options.disposition
+        ? { query: { 'response-content-disposition': contentDispositionHeader(options.disposition) } }
+        : {}),
     });
     const signed = await presigner.presign(request, {
       expiresIn,

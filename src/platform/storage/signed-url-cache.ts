@@ -1,5 +1,11 @@
 import type { DownloadUrl, DownloadUrlOptions } from './object-store.ts';
 
+/** The cache's key for a URL: the object's key, and how the browser is to take it when that is said. */
+export function signedUrlCacheKey(key: string, options: DownloadUrlOptions): string {
+  const how = options.disposition;
+  return how ? `${key}\n${how.type}\n${how.fileName}` : key;
+}
+
 /**
  * Download URLs of the current signing window, by key. Within a window a key always signs to the same
  * URL (download-window.ts), so a document read many times is signed once a window instead of once a
