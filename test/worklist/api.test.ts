@@ -308,13 +308,21 @@ describe('facility isolation', () => {
       headers: context.auth('admin'),
     });
     expect(all.json().facilities.map((facility: { id: string }) => facility.id)).toEqual(['FAC-A', 'FAC-B']);
+    // A token that sees several facilities and names none sees all of them, and nothing else.
     const several = await context.app.inject({
       method: 'GET',
-      url: '/v2/worklist',
+      url: '/v2/worklist?limit=100',
       headers: context.auth('reader', 'both', { facilities: ['FAC-A', 'FAC-B'] }),
     });
-    expect(several.statusCode).toBe(400);
-    expect(several.json().detail).toContain('facilityId is required');
+    expect(several.statusCode).toBe(200);
+    const seen = new Set(several.json().items.map((item: { facilityId: string }) => item.facilityId));
+    expect([...seen].sort()).toEqual(['FAC-A', 'FAC-B']);
+    const none = await context.app.inject({
+      method: 'GET',
+      url: '/v2/worklist',
+      headers: context.auth('reader', 'nobody'),
+    });
+    expect(none.statusCode).toBe(403);
   });
 });
 
@@ -448,6 +456,7 @@ describe('the worklist page', () => {
         [
           'attachmentCount',
           'documentType',
+          'facilityId',
           'id',
           'identityCheck',
           'patient',

@@ -35,6 +35,7 @@ describe('the v2 API description', () => {
         'get /v2/facilities',
         'post /v2/inbox',
         'get /v2/worklist',
+        'get /v2/worklist/counts',
         'get /v2/worklist/{id}',
         'post /v2/worklist',
         'post /v2/worklist/{id}/integrate',

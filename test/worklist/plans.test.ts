@@ -4,7 +4,12 @@ import { ingestionDepsOf } from '../../src/app.ts';
 import { receive } from '../../src/modules/worklist/ingestion/inbox.ts';
 import { generateWorklistDataset } from '../../src/modules/worklist/operations/dataset.ts';
 import { documentId, oruMessage } from '../../src/modules/worklist/operations/sample-messages.ts';
-import { candidatePatients, requestDetail, worklistPage } from '../../src/modules/worklist/queries.ts';
+import {
+  candidatePatients,
+  requestDetail,
+  statusCounts,
+  worklistPage,
+} from '../../src/modules/worklist/queries.ts';
 import { onePagePdf } from '../../src/platform/pdf.ts';
 import { type PlanSummary, plansOf } from '../../testkit/plans.ts';
 import { createTestContext, type TestContext } from '../support/harness.ts';
@@ -105,6 +110,71 @@ describe('worklist plans at 150,000 requests', () => {
     const plan = await planOfPage({ facilityId, limit: 20, q: 'zzqx' });
     expect(plan?.indexes.some((index) => index.startsWith('integration_requests_'))).toBe(true);
     expect(scansOfGrowingTables(plan)).toEqual([]);
+  });
+
+  it("reads every facility a token sees as one probe per facility's index, merged", async () => {
+    const db = context.runtime.database.db;
+    const { rows } = await sql<{ facility_id: string }>`
+      SELECT facility_id FROM facilities ORDER BY facility_id LIMIT 10`.execute(db);
+    const facilities = [...new Set([facilityId, smallestFacilityId, ...rows.map((row) => row.facility_id)])];
+    const scope = { kind: 'some' as const, facilities };
+    const plan = await planOfPage({ facilityId: undefined, facilities: scope, limit: 20 });
+    expect(plan?.indexes).toContain('integration_requests_facility_received_idx');
+    expect(scansOfGrowingTables(plan)).toEqual([]);
+
+    const first = await worklistPage(db, { facilityId: undefined, facilities: scope, limit: 20 });
+    const next = await planOfPage({
+      facilityId: undefined,
+      facilities: scope,
+      limit: 20,
+      cursor: first.nextCursor!,
+      status: 'pending_verification',
+    });
+    expect(next?.indexes).toContain('integration_requests_facility_status_received_idx');
+    expect(scansOfGrowingTables(next)).toEqual([]);
+  });
+
+  it('reads a document type, even a rare one, from the facility-and-type index, in order', async () => {
+    const plan = await planOfPage({ facilityId, limit: 20, documentType: '57833-6' });
+    expect(plan?.indexes).toContain('integration_requests_facility_type_received_idx');
+    expect(plan?.nodes).not.toContain('Sort');
+    expect(scansOfGrowingTables(plan)).toEqual([]);
+  });
+
+  it("reads a received-date range within the facility's index", async () => {
+    const plan = await planOfPage({
+      facilityId,
+      limit: 20,
+      receivedFrom: '2026-06-01T00:00:00Z',
+      receivedTo: '2026-06-08T00:00:00Z',
+    });
+    expect(
+      plan?.indexes.some((index) =>
+        [
+          'integration_requests_facility_received_idx',
+          'integration_requests_facility_status_received_idx',
+        ].includes(index),
+      ),
+    ).toBe(true);
+    expect(plan?.text).toContain('received_at >=');
+    expect(scansOfGrowingTables(plan)).toEqual([]);
+  });
+
+  it('counts per status from the facility-and-status index, for one facility, several and all', async () => {
+    const db = context.runtime.database.db;
+    for (const scope of [
+      { kind: 'some' as const, facilities: [facilityId] },
+      { kind: 'some' as const, facilities: [facilityId, smallestFacilityId] },
+      { kind: 'all' as const },
+    ]) {
+      const plans = await plansOf(db, () => statusCounts(db, scope));
+      expect(plans).toHaveLength(1);
+      expect(plans[0]?.indexes, scope.kind).toContain('integration_requests_facility_status_received_idx');
+      expect(scansOfGrowingTables(plans[0]), scope.kind).toEqual([]);
+    }
+    // Bounded: the busiest facility's commonest status stops at the cap.
+    const counts = await statusCounts(db, { kind: 'all' });
+    expect(Math.max(...counts.map((count) => count.count))).toBe(1001);
   });
 
   it('reads a request in full and ranks candidates through indexes', async () => {

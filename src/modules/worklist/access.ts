@@ -1,5 +1,5 @@
 import type { Principal } from '../../platform/auth/tokens.ts';
-import { badRequest, forbidden } from '../../platform/http/problems.ts';
+import { forbidden } from '../../platform/http/problems.ts';
 
 /** The facilities a token may see: all of them for an admin, else those named in the token. */
 export type FacilityScope = { kind: 'all' } | { kind: 'some'; facilities: string[] };
@@ -12,23 +12,19 @@ export function canSee(scope: FacilityScope, facilityId: string): boolean {
   return scope.kind === 'all' || scope.facilities.includes(facilityId);
 }
 
+/** The facilities a worklist page (or its counts) covers: every one (an admin), or these. */
+export type WorklistFacilities = { kind: 'all' } | { kind: 'some'; facilities: string[] };
+
 /**
- * The facility a worklist page is for. A token that sees one facility defaults to it; one that sees
- * several must say which (a page across facilities could not use the per-facility index); an admin
- * may omit it to see every facility.
+ * The facilities a worklist page is for: the one named, which the token must see, or, when none is
+ * named, every facility the token sees (an admin: every facility).
  */
-export function worklistFacility(scope: FacilityScope, requested: string | undefined): string | undefined {
+export function worklistFacilities(scope: FacilityScope, requested: string | undefined): WorklistFacilities {
   if (requested !== undefined) {
     if (!canSee(scope, requested)) throw forbidden(`this token does not see facility ${requested}`);
-    return requested;
+    return { kind: 'some', facilities: [requested] };
   }
-  if (scope.kind === 'all') return undefined;
-  const [only, ...others] = scope.facilities;
-  if (only === undefined) throw forbidden('this token sees no facility; mint one with --facility');
-  if (others.length > 0) {
-    throw badRequest('facilityId is required: this token sees several facilities', [
-      { field: 'querystring.facilityId', message: 'is required for a token that sees several facilities' },
-    ]);
-  }
-  return only;
+  if (scope.kind === 'all') return { kind: 'all' };
+  if (scope.facilities.length === 0) throw forbidden('this token sees no facility; mint one with --facility');
+  return { kind: 'some', facilities: [...new Set(scope.facilities)].sort() };
 }

@@ -1,12 +1,21 @@
 import { type Kysely, type RawBuilder, type Selectable, sql } from 'kysely';
 import { badRequest } from '../../platform/http/problems.ts';
 import type { DB, IntegrationRequests } from '../../tables.ts';
-import type { IdentityCheck, Status, WorklistItem, WorklistQuery } from './schemas.ts';
+import type { WorklistFacilities } from './access.ts';
+import {
+  type IdentityCheck,
+  STATUSES,
+  type Status,
+  type Trait,
+  type WorklistItem,
+  type WorklistQuery,
+} from './schemas.ts';
 
 /** The request's own columns as the table has them; text-valued ones narrowed, dates read as text. */
 type WorklistRow = Pick<
   Selectable<IntegrationRequests>,
   | 'request_id'
+  | 'facility_id'
   | 'received_at'
   | 'document_type_code'
   | 'document_type_label'
@@ -51,19 +60,28 @@ function decodeCursor(cursor: string): { micros: string; id: number } {
   return { micros: micros.toString(), id };
 }
 
+/** The request columns a page row shows, read inside the per-facility probes and outside them. */
+const PAGE_COLUMNS =
+  sql.raw(`r.request_id, r.facility_id, r.status, r.source, r.received_at, r.document_type_code,
+           r.document_type_label, r.title, r.procedure_date, r.attachment_count, r.identity_check, r.patient_id`);
+
 /**
  * One worklist page in one statement: the page's rows, newest first by (received_at, request_id), with
  * the four patient fields the page shows joined in and the attachment count and identity check read
  * from the request's own projections. No OFFSET: the cursor is the last row's position, so ties on
  * received_at never repeat or skip a row. Dates are read as `::text` (ISO, the DateStyle node-postgres
  * already relies on for timestamps): to_char cost PostgreSQL a quarter of the page's time.
+ *
+ * One facility reads its own index range; every facility (an admin) the arrival-time index. Several
+ * facilities (a token's, "all" of them) are read as one probe per facility, each taking at most a
+ * page from its own index range (a LATERAL join), merged and cut to a page: a facility with few
+ * documents among many busy ones costs its probe, not a walk through the others' rows.
  */
 export async function worklistPage(
   db: Kysely<DB>,
-  filter: WorklistQuery & { facilityId: string | undefined },
+  filter: WorklistQuery & { facilities?: WorklistFacilities },
 ): Promise<{ items: WorklistItem[]; nextCursor: string | null }> {
   const conditions: RawBuilder<unknown>[] = [];
-  if (filter.facilityId !== undefined) conditions.push(sql`r.facility_id = ${filter.facilityId}`);
   if (filter.status !== undefined) conditions.push(sql`r.status = ${filter.status}`);
   if (filter.source !== undefined) conditions.push(sql`r.source = ${filter.source}`);
   if (filter.documentType !== undefined) conditions.push(sql`r.document_type_code = ${filter.documentType}`);
@@ -80,14 +98,34 @@ export async function worklistPage(
       sql`(r.received_at, r.request_id) < (to_timestamp(0) + ${micros}::bigint * interval '1 microsecond', ${id}::bigint)`,
     );
   }
-  const where = conditions.length > 0 ? sql`WHERE ${sql.join(conditions, sql` AND `)}` : sql``;
+  const and = (more: RawBuilder<unknown>[]) =>
+    more.length > 0 ? sql`WHERE ${sql.join(more, sql` AND `)}` : sql``;
+  // Without `facilities`, `facilityId` says it: one facility, or (undefined) every one.
+  const scope: WorklistFacilities =
+    filter.facilities ??
+    (filter.facilityId === undefined ? { kind: 'all' } : { kind: 'some', facilities: [filter.facilityId] });
+  const several = scope.kind === 'some' && scope.facilities.length > 1;
+  const requests = several
+    ? sql`(SELECT ${PAGE_COLUMNS}
+           FROM unnest(${scope.facilities}::text[]) AS f(facility_id)
+           CROSS JOIN LATERAL (
+             SELECT ${PAGE_COLUMNS} FROM integration_requests r
+             ${and([sql`r.facility_id = f.facility_id`, ...conditions])}
+             ORDER BY r.received_at DESC, r.request_id DESC
+             LIMIT ${filter.limit + 1}) r
+           ORDER BY r.received_at DESC, r.request_id DESC
+           LIMIT ${filter.limit + 1}) r`
+    : sql`integration_requests r`;
+  const where = several
+    ? sql``
+    : and(scope.kind === 'some' ? [sql`r.facility_id = ${scope.facilities[0]}`, ...conditions] : conditions);
   const { rows } = await sql<WorklistRow & { received_micros: string }>`/* worklist.page */
-    SELECT r.request_id, r.status, r.source, r.received_at, r.document_type_code, r.document_type_label, r.title,
-           r.procedure_date::text AS procedure_date, r.attachment_count, r.identity_check,
+    SELECT r.request_id, r.facility_id, r.status, r.source, r.received_at, r.document_type_code, r.document_type_label,
+           r.title, r.procedure_date::text AS procedure_date, r.attachment_count, r.identity_check,
            (extract(epoch FROM r.received_at) * 1000000)::bigint::text AS received_micros,
            p.patient_id, p.first_name, coalesce(p.used_last_name, p.birth_last_name) AS last_name,
            p.birth_date::text AS birth_date
-    FROM integration_requests r
+    FROM ${requests}
     LEFT JOIN patients p ON p.patient_id = r.patient_id
     ${where}
     ORDER BY r.received_at DESC, r.request_id DESC
@@ -100,6 +138,34 @@ export async function worklistPage(
   };
 }
 
+/** How far a status is counted: beyond it, the answer is "at least this many". */
+export const STATUS_COUNT_CAP = 1000;
+
+/**
+ * How many requests of the facilities are in each status, each count stopping at `cap` + 1 rows, in
+ * one statement: per status, an index-only walk of the (facility, status, …) index that ends after
+ * cap + 1 entries, whatever the facilities' history. Every facility (an admin) is the list of them.
+ */
+export async function statusCounts(
+  db: Kysely<DB>,
+  facilities: WorklistFacilities,
+  cap = STATUS_COUNT_CAP,
+): Promise<Array<{ status: Status; count: number }>> {
+  const ids =
+    facilities.kind === 'all'
+      ? sql`ARRAY(SELECT facility_id FROM facilities)`
+      : sql`${facilities.facilities}::text[]`;
+  const { rows } = await sql<{ status: Status; count: number }>`/* worklist.statusCounts */
+    SELECT s.status,
+           (SELECT count(*)::int FROM (
+              SELECT 1 FROM integration_requests r
+              WHERE r.facility_id = ANY(${ids}) AND r.status = s.status
+              LIMIT ${cap + 1}) capped) AS count
+    FROM unnest(${[...STATUSES]}::text[]) WITH ORDINALITY AS s(status, ordinal)
+    ORDER BY s.ordinal`.execute(db);
+  return rows;
+}
+
 export function documentTypeOf(code: string | null, label: string | null): WorklistItem['documentType'] {
   return code === null ? null : { code, label: label ?? '' };
 }
@@ -107,6 +173,7 @@ export function documentTypeOf(code: string | null, label: string | null): Workl
 function toItem(row: WorklistRow): WorklistItem {
   return {
     id: row.request_id,
+    facilityId: row.facility_id,
     status: row.status,
     source: row.source,
     receivedAt: row.received_at.toISOString(),
@@ -179,6 +246,8 @@ export interface RequestDetailRow {
     specialty: string | null;
   } | null;
   patient: Record<string, unknown> | null;
+  /** How the patient's traits compare with the document's (null without both). */
+  patient_agreement: TraitAgreement | null;
   extracted: Record<string, unknown> | null;
   attachments: Array<{
     attachment_id: number;
@@ -223,6 +292,18 @@ export async function requestDetail(
                                      FROM providers WHERE provider_id = r.author_provider_id) a) AS author,
            (SELECT to_jsonb(p) - 'birth_last_name_key' - 'first_given_name_key' FROM patients p
             WHERE p.patient_id = r.patient_id) AS patient,
+           (SELECT ${traitAgreement({
+             ins: sql`m.ins`,
+             birthLastName: sql`m.birth_last_name`,
+             firstBirthGivenName: sql`coalesce(m.first_birth_given_name, nullif(split_part(m.first_names, ' ', 1), ''))`,
+             birthDate: sql`m.birth_date`,
+             sex: sql`m.sex`,
+             birthplaceCode: sql`m.birthplace_code`,
+             usedLastName: sql`m.used_last_name`,
+             ipp: sql`m.ipp`,
+           })}
+            FROM patients p JOIN extracted_metadata m ON m.request_id = r.request_id
+            WHERE p.patient_id = r.patient_id) AS patient_agreement,
            (SELECT to_jsonb(m) FROM extracted_metadata m WHERE m.request_id = r.request_id) AS extracted,
            coalesce((SELECT jsonb_agg(a ORDER BY a.attachment_id) FROM (
               SELECT attachment_id, file_name, content_type, size_bytes, sha256, pages, storage_key
@@ -236,16 +317,37 @@ export async function requestDetail(
   return rows[0];
 }
 
+/**
+ * Each trait of a patient (`p`) against the document's, compared as the matcher compares them (names
+ * through identity_key()): true, false, or null where either side has no value.
+ */
+export type TraitAgreement = Record<Trait, boolean | null>;
+
+function traitAgreement(document: Record<Trait, RawBuilder<unknown>>) {
+  return sql`jsonb_build_object(
+             'ins', p.ins = ${document.ins},
+             'birthLastName', p.birth_last_name_key = identity_key(${document.birthLastName}),
+             'firstBirthGivenName', p.first_given_name_key = identity_key(${document.firstBirthGivenName}),
+             'birthDate', p.birth_date = ${document.birthDate},
+             'sex', p.sex = ${document.sex},
+             'birthplaceCode', p.birthplace_code = ${document.birthplaceCode},
+             'usedLastName', identity_key(p.used_last_name) = identity_key(${document.usedLastName}),
+             'ipp', p.ipp = ${document.ipp})`;
+}
+
 export interface CandidateRow {
   patient_id: number;
   ipp: string;
   ins: string | null;
   first_name: string;
+  birth_first_names: string;
   birth_last_name: string;
   used_last_name: string | null;
   birth_date: string;
   sex: string;
+  birthplace_code: string | null;
   fhir_id: string | null;
+  agreement: TraitAgreement;
   score: number;
   same_ins: boolean;
   same_birth_date: boolean;
@@ -266,13 +368,27 @@ export async function candidatePatients(
     birthLastName: string | null;
     birthDate: string | null;
     sex: string | null;
+    firstBirthGivenName?: string | null;
+    birthplaceCode?: string | null;
+    usedLastName?: string | null;
+    ipp?: string | null;
   },
   limit = 5,
 ): Promise<CandidateRow[]> {
   const name = input.birthLastName ?? '';
   const { rows } = await sql<CandidateRow>`/* worklist.candidates */
-    SELECT patient_id, ipp, ins, first_name, birth_last_name, used_last_name,
-           birth_date::text AS birth_date, sex, fhir_id,
+    SELECT patient_id, ipp, ins, first_name, birth_first_names, birth_last_name, used_last_name,
+           birth_date::text AS birth_date, sex, birthplace_code, fhir_id,
+           ${traitAgreement({
+             ins: sql`${input.ins}::text`,
+             birthLastName: sql`${input.birthLastName}::text`,
+             firstBirthGivenName: sql`${input.firstBirthGivenName ?? null}::text`,
+             birthDate: sql`${input.birthDate}::date`,
+             sex: sql`${input.sex}::text`,
+             birthplaceCode: sql`${input.birthplaceCode ?? null}::text`,
+             usedLastName: sql`${input.usedLastName ?? null}::text`,
+             ipp: sql`${input.ipp ?? null}::text`,
+           })} AS agreement,
            coalesce(ins = ${input.ins}, false) AS same_ins,
            coalesce(birth_date = ${input.birthDate}::date, false) AS same_birth_date,
            similarity(birth_last_name_key, identity_key(${name})) AS name_similarity,
@@ -281,7 +397,7 @@ export async function candidatePatients(
              + (CASE WHEN birth_date = ${input.birthDate}::date THEN 0.25 ELSE 0 END)
              + similarity(birth_last_name_key, identity_key(${name})) * 0.2
              + (CASE WHEN sex = ${input.sex} THEN 0.05 ELSE 0 END))::numeric, 3)::float8 AS score
-    FROM patients
+    FROM patients p
     WHERE facility_id = ${input.facilityId}
       AND (ins = ${input.ins}
            OR birth_date = ${input.birthDate}::date

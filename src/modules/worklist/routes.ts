@@ -19,7 +19,7 @@ import { refuseNulCharacters } from '../../platform/http/validation.ts';
 import { downloadWindow } from '../../platform/storage/download-window.ts';
 import type { ObjectStore } from '../../platform/storage/object-store.ts';
 import type { DB } from '../../tables.ts';
-import { canSee, facilityScope, worklistFacility } from './access.ts';
+import { canSee, facilityScope, worklistFacilities } from './access.ts';
 import { type FhirClient, PatientEnricher } from './fhir/client.ts';
 import type { Listener } from './ingestion/service.ts';
 import type { IntegrationQueue } from './integration/queue.ts';
@@ -29,6 +29,9 @@ import {
   facilities,
   type RequestDetailRow,
   requestDetail,
+  STATUS_COUNT_CAP,
+  statusCounts,
+  type TraitAgreement,
   worklistPage,
 } from './queries.ts';
 import {
@@ -40,6 +43,11 @@ import {
   type RequestDetail,
   RequestDetail as RequestDetailSchema,
   RequestParams,
+  StatusCounts,
+  StatusCountsQuery,
+  TRAITS,
+  type Trait,
+  type TraitComparison,
   VerifyInput,
   WorklistPage,
   WorklistQuery,
@@ -78,15 +86,41 @@ export function worklistRoutes(deps: WorklistDependencies): RoutesPlugin {
           tags: TAGS,
           summary: 'A page of the worklist, newest first',
           description:
-            'One SQL statement whatever the page size, no external call. Keyset-paginated on (receivedAt, id): pass `nextCursor` as `cursor`. A token that sees several facilities must name one.',
+            'One SQL statement whatever the page size, no external call. Keyset-paginated on (receivedAt, id): pass `nextCursor` as `cursor`. Without `facilityId`, every facility the token sees (one index probe per facility).',
           querystring: WorklistQuery,
           response: { 200: WorklistPage, ...problemResponses(400, 401, 403) },
         },
         config: { access: 'reader', queryBudget: 1 },
       },
       async (request) => {
-        const facilityId = worklistFacility(facilityScope(principalOf(request)), request.query.facilityId);
-        return worklistPage(db, { ...request.query, facilityId });
+        const facilities = worklistFacilities(facilityScope(principalOf(request)), request.query.facilityId);
+        return worklistPage(db, { ...request.query, facilities });
+      },
+    );
+
+    app.get(
+      '/v2/worklist/counts',
+      {
+        schema: {
+          tags: TAGS,
+          summary: 'How many requests are in each status',
+          description: `For one facility, or every facility the token sees. One SQL statement: each status is counted up to ${STATUS_COUNT_CAP} (\`capped\` beyond), from the facility-and-status index, whatever the history.`,
+          querystring: StatusCountsQuery,
+          response: { 200: StatusCounts, ...problemResponses(400, 401, 403) },
+        },
+        config: { access: 'reader', queryBudget: 1 },
+      },
+      async (request) => {
+        const facilities = worklistFacilities(facilityScope(principalOf(request)), request.query.facilityId);
+        const rows = await statusCounts(db, facilities);
+        return {
+          cap: STATUS_COUNT_CAP,
+          counts: rows.map((row) => ({
+            status: row.status,
+            count: Math.min(row.count, STATUS_COUNT_CAP),
+            capped: row.count > STATUS_COUNT_CAP,
+          })),
+        };
       },
     );
 
@@ -157,6 +191,7 @@ export function worklistRoutes(deps: WorklistDependencies): RoutesPlugin {
           requestId: request.params.id,
           patientId: request.body.patientId,
           actor: principalOf(request).subject,
+          acknowledgedDifferences: request.body.acknowledgedDifferences,
         }),
     );
 
@@ -325,13 +360,18 @@ function parseMetadata(text: string): ReceiveMetadata {
 async function describeRequest(deps: WorklistDependencies, row: RequestDetailRow): Promise<RequestDetail> {
   const extracted = row.extracted as Record<string, string | null> | null;
   const unmatched = row.patient === null && row.status !== 'rejected' && row.status !== 'cancelled';
+  const documentTraits = traitsOfDocument(extracted);
   const candidates = unmatched
     ? await candidatePatients(deps.db, {
         facilityId: row.facility_id,
-        ins: extracted?.ins ?? null,
-        birthLastName: extracted?.birth_last_name ?? null,
-        birthDate: extracted?.birth_date ?? null,
-        sex: extracted?.sex ?? null,
+        ins: documentTraits.ins,
+        birthLastName: documentTraits.birthLastName,
+        birthDate: documentTraits.birthDate,
+        sex: documentTraits.sex,
+        firstBirthGivenName: documentTraits.firstBirthGivenName,
+        birthplaceCode: documentTraits.birthplaceCode,
+        usedLastName: documentTraits.usedLastName,
+        ipp: documentTraits.ipp,
       })
     : [];
   const patientFhirId = (row.patient?.fhir_id as string | null | undefined) ?? null;
@@ -348,15 +388,28 @@ async function describeRequest(deps: WorklistDependencies, row: RequestDetailRow
   const window = downloadWindow(deps.config.downloadUrlTtlSeconds);
   const attachments = await Promise.all(
     row.attachments.map(async (attachment) => {
-      const url = await deps.store.downloadUrl(attachment.storage_key, window);
+      const fileName = attachment.file_name;
+      const [url, view] = await Promise.all([
+        deps.store.downloadUrl(attachment.storage_key, {
+          ...window,
+          disposition: { type: 'attachment', fileName },
+        }),
+        viewableInline(attachment.content_type)
+          ? deps.store.downloadUrl(attachment.storage_key, {
+              ...window,
+              disposition: { type: 'inline', fileName },
+            })
+          : undefined,
+      ]);
       return {
         id: attachment.attachment_id,
-        fileName: attachment.file_name,
+        fileName,
         contentType: attachment.content_type,
         sizeBytes: attachment.size_bytes,
         sha256: attachment.sha256,
         pages: attachment.pages,
         downloadUrl: url.url,
+        viewUrl: view?.url ?? null,
         downloadUrlExpiresAt: url.expiresAt.toISOString(),
       };
     }),
@@ -405,6 +458,7 @@ async function describeRequest(deps: WorklistDependencies, row: RequestDetailRow
           error: row.integration_error,
           integratedAt: row.integrated_at?.toISOString() ?? null,
           ehrDocumentReference: row.ehr_document_reference,
+          retryLimit: deps.config.integration.retryLimit,
         }
       : null,
     rejection:
@@ -459,7 +513,25 @@ async function describeRequest(deps: WorklistDependencies, row: RequestDetailRow
       verifiedAt: new Date(verification.verified_at).toISOString(),
       note: verification.note,
     })),
-    patient: row.patient ? { ...patientRecord(row.patient), fhir: fhirOf(patientFhirId) } : null,
+    patient: row.patient
+      ? (() => {
+          const record = patientRecord(row.patient);
+          return {
+            ...record,
+            traits: compareTraits(extracted, documentTraits, row.patient_agreement, {
+              ins: record.ins,
+              birthLastName: record.birthLastName,
+              firstBirthGivenName: firstWord(record.birthFirstNames),
+              birthDate: record.birthDate,
+              sex: record.sex,
+              birthplaceCode: record.birthplaceCode,
+              usedLastName: record.usedLastName,
+              ipp: record.ipp,
+            }),
+            fhir: fhirOf(patientFhirId),
+          };
+        })()
+      : null,
     enrichment: { status: enrichment.status, reason: enrichment.reason ?? null },
     candidates: candidates.map((candidate) => ({
       id: candidate.patient_id,
@@ -481,15 +553,100 @@ async function describeRequest(deps: WorklistDependencies, row: RequestDetailRow
             : undefined,
         candidate.same_sex ? 'same sex' : undefined,
       ].filter((reason): reason is string => reason !== undefined),
+      traits: compareTraits(extracted, documentTraits, candidate.agreement, {
+        ins: candidate.ins,
+        birthLastName: candidate.birth_last_name,
+        firstBirthGivenName: firstWord(candidate.birth_first_names),
+        birthDate: candidate.birth_date,
+        sex: candidate.sex,
+        birthplaceCode: candidate.birthplace_code,
+        usedLastName: candidate.used_last_name,
+        ipp: candidate.ipp,
+      }),
       fhir: fhirOf(candidate.fhir_id),
     })),
   };
 }
 
+/**
+ * Files a browser shows in the page by itself (its PDF viewer, an image): those get an inline URL.
+ * Anything else (HTML, SVG, XML…) is only ever saved, never shown from this origin.
+ */
+const INLINE_TYPES = new Set([
+  'application/pdf',
+  'image/png',
+  'image/jpeg',
+  'image/gif',
+  'image/webp',
+  'text/plain',
+]);
+
+function viewableInline(contentType: string): boolean {
+  return INLINE_TYPES.has(contentType.split(';')[0]?.trim().toLowerCase() ?? '');
+}
+
+/** The traits of identity (strict ones and what the matcher needs) and IPP. */
+const STRICT_TRAITS: ReadonlySet<Trait> = new Set([
+  'ins',
+  'birthLastName',
+  'firstBirthGivenName',
+  'birthDate',
+  'sex',
+  'birthplaceCode',
+]);
+
+type TraitValues = Record<Trait, string | null>;
+
+const firstWord = (names: string | null | undefined) => names?.trim().split(/\s+/)[0] || null;
+
+/** What the document says of each trait (the extracted_metadata row, as JSON). */
+function traitsOfDocument(extracted: Record<string, string | null> | null): TraitValues {
+  const value = (key: string) => extracted?.[key] ?? null;
+  return {
+    ins: value('ins'),
+    birthLastName: value('birth_last_name'),
+    firstBirthGivenName: value('first_birth_given_name') ?? firstWord(value('first_names')),
+    birthDate: value('birth_date'),
+    sex: value('sex'),
+    birthplaceCode: value('birthplace_code'),
+    usedLastName: value('used_last_name'),
+    ipp: value('ipp'),
+  };
+}
+
+/** The document beside a patient record, trait by trait, with where each document value was read. */
+function compareTraits(
+  extracted: Record<string, unknown> | null,
+  document: TraitValues,
+  agreement: TraitAgreement | null,
+  hospital: TraitValues,
+): TraitComparison[] {
+  if (!extracted) return [];
+  const fields = (extracted.fields ?? {}) as Record<string, { source?: string; confidence?: number }>;
+  const confidences = (extracted.confidence ?? {}) as Record<string, number>;
+  return TRAITS.filter((trait) => document[trait] !== null || hospital[trait] !== null).map((trait) => {
+    // A first given name read apart, else the first of all the given names read.
+    const field =
+      trait === 'firstBirthGivenName'
+        ? (fields.firstBirthGivenName ?? fields.birthGivenNames)
+        : fields[trait];
+    const confidence = field?.confidence ?? confidences[trait];
+    return {
+      trait,
+      strict: STRICT_TRAITS.has(trait),
+      document: document[trait],
+      hospital: hospital[trait],
+      agrees: document[trait] === null || hospital[trait] === null ? null : (agreement?.[trait] ?? null),
+      source: field?.source ?? null,
+      confidence: typeof confidence === 'number' ? confidence : null,
+    };
+  });
+}
+
 /** The patient row (JSON from the detail statement) in the API's shape. */
 function patientRecord(
   patient: Record<string, unknown>,
-): Omit<NonNullable<RequestDetail['patient']>, 'fhir'> {
+): Omit<NonNullable<RequestDetail['patient']>, 'fhir' | 'traits'> {
   const text = (key: string) => (patient[key] ?? null) as string | null;
   return {
     id: Number(patient.patient_id),

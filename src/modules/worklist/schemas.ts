@@ -38,7 +38,13 @@ export const DocumentType = Type.Object(
 );
 
 export const WorklistQuery = Type.Object({
-  facilityId: Type.Optional(FacilityId),
+  facilityId: Type.Optional(
+    Type.String({
+      pattern: FACILITY_ID,
+      description: 'One facility the token sees; omitted, every facility the token sees',
+      examples: ['FAC-0001'],
+    }),
+  ),
   status: Type.Optional(StatusSchema),
   source: Type.Optional(Source),
   documentType: Type.Optional(
@@ -64,6 +70,7 @@ export type WorklistQuery = Static<typeof WorklistQuery>;
 export const WorklistItem = Type.Object(
   {
     id: Type.Integer({ examples: [48213] }),
+    facilityId: Type.String({ examples: ['FAC-0001'] }),
     status: StatusSchema,
     source: Source,
     receivedAt: Type.String({ format: 'date-time' }),
@@ -88,6 +95,27 @@ export type WorklistItem = Static<typeof WorklistItem>;
 export const WorklistPage = Type.Object({
   items: Type.Array(WorklistItem),
   nextCursor: nullable(Type.String({ description: 'Pass as `cursor` for the next (older) page' })),
+});
+
+export const StatusCountsQuery = Type.Object({
+  facilityId: Type.Optional(
+    Type.String({
+      pattern: FACILITY_ID,
+      description: 'One facility the token sees; omitted, every facility the token sees',
+    }),
+  ),
+});
+
+export const StatusCounts = Type.Object({
+  cap: Type.Integer({ description: 'Counting stops there: a count with `capped` is at least this many' }),
+  counts: Type.Array(
+    Type.Object({
+      status: StatusSchema,
+      count: Type.Integer({ minimum: 0 }),
+      capped: Type.Boolean({ description: 'There are more than `count`' }),
+    }),
+    { description: 'Every status, in the order of the workflow' },
+  ),
 });
 
 export const RequestParams = Type.Object({
@@ -149,6 +177,40 @@ export const Enrichment = Type.Object({
   reason: nullable(Type.String()),
 });
 
+/** The identity traits a document and a patient record are compared on, strict ones first. */
+export const TRAITS = [
+  'ins',
+  'birthLastName',
+  'firstBirthGivenName',
+  'birthDate',
+  'sex',
+  'birthplaceCode',
+  'usedLastName',
+  'ipp',
+] as const;
+export type Trait = (typeof TRAITS)[number];
+
+export const TraitComparison = Type.Object(
+  {
+    trait: Type.Enum(TRAITS),
+    strict: Type.Boolean({ description: 'A strict identity trait (the INS, and what it must agree with)' }),
+    document: nullable(Type.String({ description: 'What the document says' })),
+    hospital: nullable(Type.String({ description: "What the hospital's record says" })),
+    agrees: nullable(
+      Type.Boolean({
+        description:
+          'Compared as the matcher compares (names with accents, case and punctuation ignored); null when one side has no value',
+      }),
+    ),
+    source: nullable(
+      Type.String({ description: 'Where the document value was read', examples: ['PID-5[1].1'] }),
+    ),
+    confidence: nullable(Type.Number({ minimum: 0, maximum: 1 })),
+  },
+  { description: 'One trait, the document beside the record' },
+);
+export type TraitComparison = Static<typeof TraitComparison>;
+
 const Candidate = Type.Object({
   id: Type.Integer(),
   ipp: Type.String(),
@@ -160,6 +222,7 @@ const Candidate = Type.Object({
   sex: Type.String(),
   score: Type.Number({ minimum: 0, maximum: 1, description: 'Higher is closer' }),
   reasons: Type.Array(Type.String(), { examples: [['same INS', 'same birth date']] }),
+  traits: Type.Array(TraitComparison, { description: 'The document beside this patient, trait by trait' }),
   fhir: nullable(FhirPatientSummary),
 });
 
@@ -189,6 +252,9 @@ export const RequestDetail = Type.Object({
       error: nullable(Type.String()),
       integratedAt: nullable(Type.String({ format: 'date-time' })),
       ehrDocumentReference: nullable(Type.String()),
+      retryLimit: Type.Integer({
+        description: 'Retries after a failed attempt the EHR may recover from, before the request is `error`',
+      }),
     }),
   ),
   rejection: nullable(
@@ -271,7 +337,17 @@ export const RequestDetail = Type.Object({
       sizeBytes: Type.Integer(),
       sha256: Type.String(),
       pages: nullable(Type.Integer()),
-      downloadUrl: Type.String({ format: 'uri' }),
+      downloadUrl: Type.String({
+        format: 'uri',
+        description: 'Saves the file under its name (Content-Disposition: attachment)',
+      }),
+      viewUrl: nullable(
+        Type.String({
+          format: 'uri',
+          description:
+            'Shows the file in the page under its name (Content-Disposition: inline), for a PDF or an image; null for other types',
+        }),
+      ),
       downloadUrlExpiresAt: Type.String({ format: 'date-time' }),
     }),
   ),
@@ -287,7 +363,15 @@ export const RequestDetail = Type.Object({
     }),
     { description: 'Newest first' },
   ),
-  patient: nullable(Type.Object({ ...PatientRecord.properties, fhir: nullable(FhirPatientSummary) })),
+  patient: nullable(
+    Type.Object({
+      ...PatientRecord.properties,
+      traits: Type.Array(TraitComparison, {
+        description: 'The document beside this patient, trait by trait',
+      }),
+      fhir: nullable(FhirPatientSummary),
+    }),
+  ),
   enrichment: Enrichment,
   candidates: Type.Array(Candidate, { description: 'Ranked patients who may be this one, while unmatched' }),
 });
@@ -349,7 +433,20 @@ export const ReceiveResult = Type.Object({
   }),
 });
 
-export const VerifyInput = Type.Object({ patientId: RowId() }, { additionalProperties: false });
+export const VerifyInput = Type.Object(
+  {
+    patientId: RowId(),
+    acknowledgedDifferences: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 200 }), {
+        maxItems: 10,
+        description:
+          'The differences between the document and the patient the person confirmed despite them, kept in the verification history',
+        examples: [['birth name: DURAND / DUPONT']],
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
 export const RejectInput = Type.Object(
   { reason: Type.String({ minLength: 1, maxLength: 2000 }) },
   { additionalProperties: false },

@@ -334,8 +334,18 @@ const toOutcome = (row: {
 export async function verifyIdentity(
   db: Kysely<DB>,
   scope: FacilityScope,
-  input: { requestId: number; patientId: number; actor: string },
+  input: {
+    requestId: number;
+    patientId: number;
+    actor: string;
+    acknowledgedDifferences?: string[] | undefined;
+  },
 ): Promise<ActionOutcome> {
+  const acknowledged = input.acknowledgedDifferences ?? [];
+  const note =
+    acknowledged.length > 0
+      ? `verified by a person, who confirmed despite: ${acknowledged.join('; ')}`
+      : 'verified by a person';
   return inTransaction(db, async (trx) => {
     const request = await lockRequest(trx, scope, input.requestId);
     refuseCancelled(request, 'verified');
@@ -359,7 +369,7 @@ export async function verifyIdentity(
       ),
       recorded AS (
         INSERT INTO verifications (request_id, kind, outcome, patient_id, verified_by, note)
-        SELECT ${input.requestId}, 'identity', 'ok', patient.chosen_patient_id, ${input.actor}, 'verified by a person'
+        SELECT ${input.requestId}, 'identity', 'ok', patient.chosen_patient_id, ${input.actor}, ${note}
         FROM patient
       )
       SELECT * FROM verified`.execute(trx);

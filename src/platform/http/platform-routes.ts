@@ -3,8 +3,8 @@ import { clusterSiblings } from '../cluster.ts';
 import type { Database } from '../db/database.ts';
 import { pendingMigrations } from '../db/migrations.ts';
 import { metricsRegistry } from '../metrics/registry.ts';
-import { isValidKey, type ObjectStore } from '../storage/object-store.ts';
-import type { UrlSigner } from '../storage/url-signing.ts';
+import { contentDispositionHeader, isValidKey, type ObjectStore } from '../storage/object-store.ts';
+import { signedDisposition, type UrlSigner } from '../storage/url-signing.ts';
 import type { RoutesPlugin } from './app.ts';
 import { HttpProblem, notFound, problemResponses, serviceUnavailable } from './problems.ts';
 
@@ -87,6 +87,8 @@ export function signedObjectRoutes(store: ObjectStore, signer: UrlSigner): Route
           security: [],
           querystring: Type.Object({
             expires: Type.Optional(Type.String()),
+            disposition: Type.Optional(Type.Union([Type.Literal('inline'), Type.Literal('attachment')])),
+            filename: Type.Optional(Type.String({ maxLength: 1000 })),
             signature: Type.Optional(Type.String()),
           }),
           response: {
@@ -98,7 +100,20 @@ export function signedObjectRoutes(store: ObjectStore, signer: UrlSigner): Route
       },
       async (request, reply) => {
         const key = (request.params as { '*': string })['*'];
-        const verdict = signer.check(key, request.query.expires, request.query.signature);
+        const { disposition: type, filename } = request.query;
+        // A URL names a disposition with its file name, or neither (the key's last segment, saved).
+        const disposition =
+          type !== undefined && filename !== undefined ? { type, fileName: filename } : undefined;
+        const verdict =
+          (type === undefined) !== (filename === undefined)
+            ? 'tampered'
+            : signer.check(
+                key,
+                request.query.expires,
+                request.query.signature,
+                Date.now(),
+                disposition && signedDisposition(disposition),
+              );
         if (verdict === 'tampered') {
           throw new HttpProblem(403, 'Forbidden', 'the download URL signature is not valid', {
             type: 'bad-signature',
@@ -119,8 +134,12 @@ export function signedObjectRoutes(store: ObjectStore, signer: UrlSigner): Route
           .header('cache-control', 'private, max-age=60')
           .header(
             'content-disposition',
-            `attachment; filename="${encodeURIComponent(key.split('/').at(-1) ?? 'object')}"`,
+            contentDispositionHeader(
+              disposition ?? { type: 'attachment', fileName: key.split('/').at(-1) ?? '' },
+            ),
           );
+        // Shown in a page only by this origin's own pages.
+        if (disposition?.type === 'inline') reply.header('content-security-policy', "frame-ancestors 'self'");
         return reply.send(found.body);
       },
     );

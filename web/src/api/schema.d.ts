@@ -1427,7 +1427,9 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    disposition?: "inline" | "attachment";
                     expires?: string;
+                    filename?: string;
                     signature?: string;
                 };
                 header?: never;
@@ -1918,7 +1920,7 @@ export interface paths {
         };
         /**
          * A page of the worklist, newest first
-         * @description One SQL statement whatever the page size, no external call. Keyset-paginated on (receivedAt, id): pass `nextCursor` as `cursor`. A token that sees several facilities must name one.
+         * @description One SQL statement whatever the page size, no external call. Keyset-paginated on (receivedAt, id): pass `nextCursor` as `cursor`. Without `facilityId`, every facility the token sees (one index probe per facility).
          */
         get: {
             parameters: {
@@ -1930,7 +1932,10 @@ export interface paths {
                      * @example 11502-2
                      */
                     documentType?: string;
-                    /** @example FAC-0001 */
+                    /**
+                     * @description One facility the token sees; omitted, every facility the token sees
+                     * @example FAC-0001
+                     */
                     facilityId?: string;
                     limit: number;
                     /**
@@ -1966,6 +1971,8 @@ export interface paths {
                                     /** @example Laboratory report */
                                     label: string;
                                 } | null;
+                                /** @example FAC-0001 */
+                                facilityId: string;
                                 /** @example 48213 */
                                 id: number;
                                 /** @enum {unknown} */
@@ -2162,7 +2169,10 @@ export interface paths {
                         "application/json": {
                             attachments: {
                                 contentType: string;
-                                /** Format: uri */
+                                /**
+                                 * Format: uri
+                                 * @description Saves the file under its name (Content-Disposition: attachment)
+                                 */
                                 downloadUrl: string;
                                 /** Format: date-time */
                                 downloadUrlExpiresAt: string;
@@ -2171,6 +2181,7 @@ export interface paths {
                                 pages: number | null;
                                 sha256: string;
                                 sizeBytes: number;
+                                viewUrl: string | null;
                             }[];
                             author: {
                                 id: number;
@@ -2214,6 +2225,18 @@ export interface paths {
                                 /** @description Higher is closer */
                                 score: number;
                                 sex: string;
+                                /** @description The document beside this patient, trait by trait */
+                                traits: {
+                                    agrees: boolean | null;
+                                    confidence: number | null;
+                                    document: string | null;
+                                    hospital: string | null;
+                                    source: string | null;
+                                    /** @description A strict identity trait (the INS, and what it must agree with) */
+                                    strict: boolean;
+                                    /** @enum {unknown} */
+                                    trait: "ins" | "birthLastName" | "firstBirthGivenName" | "birthDate" | "sex" | "birthplaceCode" | "usedLastName" | "ipp";
+                                }[];
                                 usedLastName: string | null;
                             }[];
                             documentId: string | null;
@@ -2277,6 +2300,8 @@ export interface paths {
                                 ehrDocumentReference: string | null;
                                 error: string | null;
                                 integratedAt: string | null;
+                                /** @description Retries after a failed attempt the EHR may recover from, before the request is `error` */
+                                retryLimit: number;
                                 /** @enum {unknown} */
                                 state: "queued" | "running" | "done" | "failed";
                             } | null;
@@ -2353,6 +2378,18 @@ export interface paths {
                                 phoneMobile: string | null;
                                 /** @enum {unknown} */
                                 sex: "F" | "M" | "U";
+                                /** @description The document beside this patient, trait by trait */
+                                traits: {
+                                    agrees: boolean | null;
+                                    confidence: number | null;
+                                    document: string | null;
+                                    hospital: string | null;
+                                    source: string | null;
+                                    /** @description A strict identity trait (the INS, and what it must agree with) */
+                                    strict: boolean;
+                                    /** @enum {unknown} */
+                                    trait: "ins" | "birthLastName" | "firstBirthGivenName" | "birthDate" | "sex" | "birthplaceCode" | "usedLastName" | "ipp";
+                                }[];
                                 usedLastName: string | null;
                                 vip: boolean;
                             } | null;
@@ -2654,6 +2691,13 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /**
+                         * @description The differences between the document and the patient the person confirmed despite them, kept in the verification history
+                         * @example [
+                         *       "birth name: DURAND / DUPONT"
+                         *     ]
+                         */
+                        acknowledgedDifferences?: string[];
                         patientId: number;
                     };
                 };
@@ -2723,6 +2767,86 @@ export interface paths {
                 };
             };
         };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/worklist/counts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How many requests are in each status
+         * @description For one facility, or every facility the token sees. One SQL statement: each status is counted up to 1000 (`capped` beyond), from the facility-and-status index, whatever the history.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description One facility the token sees; omitted, every facility the token sees */
+                    facilityId?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description Counting stops there: a count with `capped` is at least this many */
+                            cap: number;
+                            /** @description Every status, in the order of the workflow */
+                            counts: {
+                                /** @description There are more than `count` */
+                                capped: boolean;
+                                count: number;
+                                /** @enum {unknown} */
+                                status: "received" | "pending_verification" | "verified" | "integrated" | "rejected" | "error" | "cancelled";
+                            }[];
+                        };
+                    };
+                };
+                /** @description The request is malformed; `detail` and `errors` name the field */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No valid bearer token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The token does not allow this */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
