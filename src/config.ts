@@ -89,6 +89,11 @@ export interface Config {
         insecureTls: boolean;
       }
     | undefined;
+  /**
+   * A folder `serve` watches (in worker 1), its files into one facility, as `hotpath ingest watch` does;
+   * the demo watches `<data dir>/drop` for its first facility when none is set.
+   */
+  watch: { directory: string; facilityId: string; source: 'paper' | 'lab' | 'device' } | undefined;
   /** Fail a request that overruns its query budget or repeats a statement (tests turn this on). */
   strictQueryBudgets: boolean;
   logLevel: string;
@@ -206,6 +211,7 @@ export function loadConfig(env: Env = process.env): Config {
       idleTimeoutMs: integer('HOTPATH_MLLP_IDLE_TIMEOUT_MS', 300_000, 1_000, 24 * 3_600_000),
     },
     mailbox: mailboxOf(text, integer, oneOf, url, problems),
+    watch: watchOf(text, oneOf, problems),
     strictQueryBudgets: oneOf('HOTPATH_STRICT_QUERY_BUDGETS', ['true', 'false'] as const, 'false') === 'true',
     logLevel: oneOf(
       'LOG_LEVEL',
@@ -227,6 +233,24 @@ export function loadConfig(env: Env = process.env): Config {
  * HOTPATH_MAILBOX_*: all or nothing. The IMAP URL and the facility go together; the URL must name its
  * user and have a password (in it or in HOTPATH_IMAP_PASSWORD); the other variables need the URL.
  */
+function watchOf(
+  text: (name: string) => string | undefined,
+  oneOf: <T extends string>(name: string, allowed: readonly T[], fallback: T) => T,
+  problems: string[],
+): Config['watch'] {
+  const directory = text('HOTPATH_WATCH_DIR');
+  const facilityId = text('HOTPATH_WATCH_FACILITY');
+  const source = oneOf('HOTPATH_WATCH_SOURCE', ['paper', 'lab', 'device'] as const, 'paper');
+  if (directory === undefined && facilityId === undefined) return undefined;
+  if (directory === undefined || facilityId === undefined) {
+    problems.push(
+      'HOTPATH_WATCH_DIR and HOTPATH_WATCH_FACILITY go together: the folder and the facility its files are for',
+    );
+    return undefined;
+  }
+  return { directory: path.resolve(directory), facilityId, source };
+}
+
 function mailboxOf(
   text: (name: string) => string | undefined,
   integer: (name: string, fallback: number, min: number, max: number) => number,

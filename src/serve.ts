@@ -1,4 +1,6 @@
 import cluster from 'node:cluster';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import closeWithGrace from 'close-with-grace';
 import { buildApp, openRuntime, type Runtime, startWorkers } from './app.ts';
 import type { Config } from './config.ts';
@@ -13,6 +15,7 @@ import {
   loadWorklistDemo,
 } from './modules/worklist/operations/demo.ts';
 import type { MailboxIngestion } from './modules/worklist/operations/mailbox-ingestion.ts';
+import type { FolderWatch } from './modules/worklist/operations/watch-folder.ts';
 import type { TokenAuthority } from './platform/auth/tokens.ts';
 import { clusterSiblings, relayBetweenWorkers, workerReady } from './platform/cluster.ts';
 import { migrateToLatest } from './platform/db/migrations.ts';
@@ -29,11 +32,13 @@ export async function serve(config: Config, options: { demo: boolean; log: (mess
   const app = await buildApp(runtime);
   let mllp: MllpListener | undefined;
   let mailbox: MailboxIngestion | undefined;
+  let folder: FolderWatch | undefined;
   closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error');
     else app.log.info({ signal }, 'shutting down: finishing in-flight requests and messages');
     await mllp?.close();
     await mailbox?.close();
+    await folder?.close();
     await app.close();
     await runtime.close();
     await demoFhir?.close();
@@ -42,6 +47,7 @@ export async function serve(config: Config, options: { demo: boolean; log: (mess
   mllp = await openMllp(runtime, mllpPortOf(config, options.demo), app.log);
   await startWorkers(runtime, (message) => app.log.warn(message));
   mailbox = await startMailbox(runtime, app.log);
+  folder = await startFolderWatch(runtime, options.demo, app.log);
   if (options.demo && mllp) await sendDemoInbox(runtime, mllp.port, app.server.address(), options.log);
   printWelcome(config, runtime.tokens, demoFhir?.baseUrl, options.log, 1, mllp?.port);
 }
@@ -115,6 +121,41 @@ async function startMailbox(
   return mailbox;
 }
 
+/** The folder `serve` watches: HOTPATH_WATCH_DIR, or for the demo `<data dir>/drop` for its first facility. */
+function watchedFolderOf(config: Config, demo: boolean): Config['watch'] {
+  if (config.watch || !demo) return config.watch;
+  return {
+    directory: path.join(config.dataDir, 'drop'),
+    facilityId: DEMO_FACILITIES[0] as string,
+    source: 'paper',
+  };
+}
+
+async function startFolderWatch(
+  runtime: Runtime,
+  demo: boolean,
+  log: { info(message: string): void; warn(message: string): void },
+): Promise<FolderWatch | undefined> {
+  const settings = watchedFolderOf(runtime.config, demo);
+  if (!settings) return undefined;
+  const [{ watchFolder }, { ingestionDepsOf }] = await Promise.all([
+    import('./modules/worklist/operations/watch-folder.ts'),
+    import('./app.ts'),
+  ]);
+  await mkdir(settings.directory, { recursive: true });
+  const folder = await watchFolder(
+    ingestionDepsOf(runtime, (message) => log.warn(message)),
+    {
+      ...settings,
+      maxFileBytes: runtime.config.uploadLimitBytes,
+      log: (line) => log.info(`folder ${settings.directory}: ${line}`),
+      warn: (line) => log.warn(`folder ${settings.directory}: ${line}`),
+    },
+  );
+  log.info(`watching ${folder.directory} for facility ${settings.facilityId} (source ${settings.source})`);
+  return folder;
+}
+
 /** The demo's HL7 messages through the real MLLP listener, and a CDA and a FHIR Bundle over HTTP. */
 async function sendDemoInbox(
   runtime: Runtime,
@@ -122,7 +163,7 @@ async function sendDemoInbox(
   httpAddress: ReturnType<import('node:net').Server['address']>,
   log: (message: string) => void,
 ): Promise<void> {
-  const [{ sendDemoMessages }, { sendDemoPaper }] = await Promise.all([
+  const [{ sendDemoMessages }, { dropDemoPaper }] = await Promise.all([
     import('./modules/worklist/operations/demo-messages.ts'),
     import('./modules/worklist/operations/demo-paper.ts'),
   ]);
@@ -149,11 +190,12 @@ async function sendDemoInbox(
     );
   }
   // After the messages: their "already sent" check looks for any inbound message at all.
-  const paper = await sendDemoPaper(runtime.database.db, DEMO_FACILITIES, { httpBase, token });
-  if (paper) {
-    const scans = paper.documents.filter((document) => document.what.includes('scan')).length;
+  const folder = watchedFolderOf(runtime.config, true) as NonNullable<Config['watch']>;
+  const dropped = await dropDemoPaper(runtime.database.db, folder, DEMO_FACILITIES);
+  if (dropped) {
+    const scans = dropped.filter((document) => document.scan).length;
     log(
-      `demo inbox: ${paper.documents.length} paper documents over HTTP (${paper.documents.length - scans} PDFs read from their text, ${scans} scans read by the OCR job)`,
+      `demo drop folder: ${dropped.length} paper documents dropped into ${folder.directory} (${dropped.length - scans} PDFs read from their text, ${scans} scans read by the OCR job); drop your own PDFs or scans there`,
     );
   }
 }
@@ -263,6 +305,7 @@ async function serveAsWorker(config: Config, log: (message: string) => void) {
   const app = await buildApp(runtime);
   let mllp: MllpListener | undefined;
   let mailbox: MailboxIngestion | undefined;
+  let folder: FolderWatch | undefined;
   // The primary decides when to stop. Ctrl-C reaches every process of the terminal, and a service
   // manager may signal the whole group as well as the primary, which then sends its own SIGTERM: a
   // worker takes the first SIGTERM and ignores SIGINT and any repeat, so it always gets its grace.
@@ -272,6 +315,7 @@ async function serveAsWorker(config: Config, log: (message: string) => void) {
       if (err) app.log.error({ err }, 'worker shutting down after an error');
       await mllp?.close();
       await mailbox?.close();
+      await folder?.close();
       await app.close();
       await runtime.close();
     },
@@ -289,6 +333,7 @@ async function serveAsWorker(config: Config, log: (message: string) => void) {
   if (process.env.HOTPATH_WORKER_INDEX === '1') {
     await startWorkers(runtime, (message) => app.log.warn(message));
     mailbox = await startMailbox(runtime, app.log);
+    folder = await startFolderWatch(runtime, process.env.HOTPATH_DEMO === '1', app.log);
   }
   clusterSiblings()?.ready();
 }
@@ -334,6 +379,10 @@ function printWelcome(
   say(`a reader token for the next 24 h:\n  export TOKEN=${reader}`);
   if (mllpPort !== undefined) {
     say(`HL7 v2 over MLLP on ${config.host}:${mllpPort} (the receiving facility, MSH-6, picks the hospital)`);
+  }
+  const folder = watchedFolderOf(config, demoFhirUrl !== undefined);
+  if (folder) {
+    say(`PDFs and scans dropped into ${folder.directory} arrive in ${folder.facilityId}'s worklist`);
   }
   if (demoFhirUrl) {
     const clinician = tokens.issue({

@@ -1,10 +1,13 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { OcrReader } from '../../src/modules/worklist/ingestion/ocr.ts';
 import { pagesWithoutText, pdfTextPages } from '../../src/modules/worklist/ingestion/pdf-text.ts';
 import { CONFIDENT, readReportText } from '../../src/modules/worklist/ingestion/report-text.ts';
 import { generateWorklistDataset } from '../../src/modules/worklist/operations/dataset.ts';
-import { sendDemoPaper } from '../../src/modules/worklist/operations/demo-paper.ts';
+import { dropDemoPaper } from '../../src/modules/worklist/operations/demo-paper.ts';
 import {
   PAPER_KINDS,
   PAPER_LAYOUTS,
@@ -16,6 +19,7 @@ import {
   spacedIns,
   withInsKey,
 } from '../../src/modules/worklist/operations/paper-documents.ts';
+import { watchFolder } from '../../src/modules/worklist/operations/watch-folder.ts';
 import { createTestContext, type TestContext } from '../support/harness.ts';
 
 const HELENE: PaperReport = {
@@ -138,11 +142,12 @@ describe('paper documents: scans', () => {
   });
 });
 
-describe("the demo's paper, posted to a running server", () => {
+describe("the demo's paper, dropped into the folder serve watches", () => {
   let context: TestContext;
   let facilityId: string;
+  let directory: string;
   beforeAll(async () => {
-    context = await createTestContext({ listen: true });
+    context = await createTestContext();
     const dataset = await generateWorklistDataset(context.runtime.database.db, {
       facilities: 1,
       patientsPerFacility: 60,
@@ -152,44 +157,59 @@ describe("the demo's paper, posted to a running server", () => {
       fhirBaseUrl: null,
     });
     facilityId = dataset.facilityIds[0]!;
+    directory = await mkdtemp(path.join(tmpdir(), 'hotpath-demo-drop-'));
   });
-  afterAll(() => context?.close());
+  afterAll(async () => {
+    await context?.close();
+    if (directory) await rm(directory, { recursive: true, force: true });
+  });
 
-  it('sends three text-layer PDFs and two scans once, for patients of the demo facility', async () => {
+  it('drops three text-layer PDFs and two scans once, which the watched folder takes in', async () => {
     const db = context.runtime.database.db;
-    const target = {
-      httpBase: context.baseUrl,
-      token: context.runtime.tokens.issue({
-        subject: 'demo-inbox',
-        role: 'author',
-        facilities: [facilityId],
-      }),
-    };
-    const sent = await sendDemoPaper(db, [facilityId], target, { today: '2026-12-03' });
-    expect(
-      sent?.documents.map((document) => [document.contentType, document.source, document.status]),
-    ).toEqual([
-      ['application/pdf', 'lab', 202],
-      ['application/pdf', 'paper', 202],
-      ['application/pdf', 'paper', 202],
-      ['image/png', 'paper', 202],
-      ['application/pdf', 'paper', 202],
+    const folder = { directory, facilityId };
+    const dropped = await dropDemoPaper(db, folder, [facilityId], { today: '2026-12-03' });
+    expect(dropped?.map((file) => [file.fileName, file.scan])).toEqual([
+      ['cr-biologie.pdf', false],
+      ['cr-imagerie.pdf', false],
+      ['courrier-consultation.pdf', false],
+      ['scan-imagerie.png', true],
+      ['scan-biologie.pdf', true],
     ]);
-    const documents = sent!.documents;
-    for (const document of documents) expect(document.requestIds).toHaveLength(1);
-    const { rows } = await sql<{ request_id: number; status: string; ipp: string | null; format: string }>`
-      SELECT r.request_id, r.status, p.ipp, r.format FROM integration_requests r
-      LEFT JOIN patients p ON p.patient_id = r.patient_id
-      WHERE r.request_id = ANY(${documents.flatMap((document) => document.requestIds)}::bigint[])
-      ORDER BY r.request_id`.execute(db);
-    const [byIns, byTraits, stranger, png, scannedPdf] = rows;
-    expect(byIns).toMatchObject({ status: 'verified', ipp: documents[0]!.ipp, format: 'pdf' });
-    expect(byTraits).toMatchObject({ status: 'verified', ipp: documents[1]!.ipp, format: 'pdf' });
-    expect(stranger).toMatchObject({ status: 'pending_verification', ipp: null, format: 'pdf' });
-    // The scans wait for OCR.
-    expect(png).toMatchObject({ status: 'received', format: 'scan' });
-    expect(scannedPdf).toMatchObject({ status: 'received' });
+    // Written whole under a temporary name, then renamed: no partial file is ever visible.
+    expect((await readdir(directory)).sort()).toEqual(dropped!.map((file) => file.fileName).sort());
 
-    expect(await sendDemoPaper(db, [facilityId], target)).toBeUndefined();
+    const watch = await watchFolder(
+      { db, store: context.runtime.store, queue: context.runtime.integrationQueue },
+      { ...folder, source: 'paper', maxFileBytes: 50_000_000, stabilityThresholdMs: 100, log: () => {} },
+    );
+    try {
+      await vi.waitFor(async () => expect(await readdir(path.join(directory, '.done'))).toHaveLength(5), {
+        timeout: 120_000,
+        interval: 100,
+      });
+    } finally {
+      await watch.close();
+    }
+    const { rows } = await sql<{ file_name: string; status: string; ipp: string | null; format: string }>`
+      SELECT a.file_name, r.status, p.ipp, r.format FROM integration_requests r
+      JOIN attachments a ON a.request_id = r.request_id
+      LEFT JOIN patients p ON p.patient_id = r.patient_id
+      WHERE r.facility_id = ${facilityId} AND r.source = 'paper' AND r.message_id IS NOT NULL`.execute(db);
+    const byFile = new Map(rows.map((row) => [row.file_name, row]));
+    expect(byFile.get('cr-biologie.pdf')).toMatchObject({
+      status: 'verified',
+      ipp: dropped![0]!.ipp,
+      format: 'pdf',
+    });
+    expect(byFile.get('cr-imagerie.pdf')).toMatchObject({ status: 'verified', ipp: dropped![1]!.ipp });
+    expect(byFile.get('courrier-consultation.pdf')).toMatchObject({
+      status: 'pending_verification',
+      ipp: null,
+    });
+    // The scans wait for the OCR job.
+    expect(byFile.get('scan-imagerie.png')).toMatchObject({ status: 'received', format: 'scan' });
+    expect(byFile.get('scan-biologie.pdf')).toMatchObject({ status: 'received', format: 'pdf' });
+
+    expect(await dropDemoPaper(db, folder, [facilityId])).toBeUndefined();
   });
 });

@@ -1,13 +1,14 @@
 /**
- * The demo's paper: documents that arrive as dropped PDFs and scans, posted to the running server's
- * inbox as a laboratory's software or a secretary's scanner would, for patients of the demo hospital.
- * Three PDFs with a text layer, read as they arrive (one naming its patient by INS, one by birth name,
- * given name, birth date and sex, one naming somebody the hospital does not know), and two scans (a
- * PNG and an image-only PDF) that wait, `received`, for OCR to read them.
+ * The demo's paper: documents dropped into the folder `serve` watches for the demo hospital, as a
+ * laboratory's export or a secretary's scanner would, for patients of the demo hospital. Three PDFs
+ * with a text layer, read as they arrive (one naming its patient by INS, one by birth name, given name,
+ * birth date and sex, one naming somebody the hospital does not know), and two scans (a PNG and an
+ * image-only PDF) that wait, `received`, for the OCR job to read them.
  */
+import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import type { DB } from '../../../tables.ts';
-import type { DemoInboxTarget } from './demo-messages.ts';
 import {
   type PaperPatient,
   type PaperReport,
@@ -17,40 +18,35 @@ import {
   withInsKey,
 } from './paper-documents.ts';
 
-export interface DemoPaperDocument {
-  /** What the demo shows with it: `text-layer PDF, patient named by INS`… */
+export interface DemoPaperFile {
+  /** What the demo shows with it: `text-layer PDF, a laboratory report naming its patient by INS`… */
   what: string;
-  contentType: 'application/pdf' | 'image/png';
-  source: 'lab' | 'paper';
-  facilityId: string;
+  fileName: string;
+  /** Read by the OCR job, not at once. */
+  scan: boolean;
   /** The demo patient the document names (their IPP); null for the stranger. */
   ipp: string | null;
-  /** 202 for a new document, 200 for one the inbox had already received. */
-  status: number;
-  requestIds: number[];
-}
-
-export interface DemoPaperResult {
-  documents: DemoPaperDocument[];
 }
 
 /** The patients demo-messages.ts writes to are a facility's first eight with an INS: these come after. */
 const FIRST_PATIENT = 9;
 
 /**
- * Posts the demo's paper documents to `POST /v2/inbox` of the server at `target.httpBase` (an author's
- * token for the demo facilities), for patients of the first of `facilities`. Returns undefined when an
- * earlier run already sent them (the facilities' inbox holds a PDF or a scan) or when the facility has
- * too few patients; throws when the inbox refuses one.
+ * Drops the demo's paper documents into `folder.directory`, for patients of `folder.facilityId`: each
+ * written under a temporary name and renamed, as a careful scanner does. Returns undefined when an
+ * earlier run already dropped them (the facilities' inbox holds a PDF or a scan, or the folder holds
+ * files not yet taken in), or when the facility has too few patients.
  */
-export async function sendDemoPaper(
+export async function dropDemoPaper(
   db: Kysely<DB>,
+  folder: { directory: string; facilityId: string },
   facilities: string[],
-  target: Pick<DemoInboxTarget, 'httpBase' | 'token'>,
   options: { today?: string } = {},
-): Promise<DemoPaperResult | undefined> {
-  const facilityId = facilities[0];
-  if (facilityId === undefined) return undefined;
+): Promise<DemoPaperFile[] | undefined> {
+  const { facilityId, directory } = folder;
+  await mkdir(directory, { recursive: true });
+  // The watcher's own .done/ and .failed/ aside, a file there is one not yet taken in.
+  if ((await readdir(directory)).some((name) => !name.startsWith('.'))) return undefined;
   const { rows: already } = await sql`SELECT 1 FROM inbound_messages
     WHERE facility_id = ANY(${facilities}::text[]) AND format IN ('pdf', 'scan') LIMIT 1`.execute(db);
   if (already.length > 0) return undefined;
@@ -102,73 +98,48 @@ export async function sendDemoPaper(
     seed: number,
   ): PaperReport => ({ patient, kind, layout, procedureDate: daysAgo(days), author: { name: author }, seed });
 
-  const documents: Array<{
-    what: string;
-    contentType: DemoPaperDocument['contentType'];
-    source: DemoPaperDocument['source'];
-    ipp: string | null;
-    body: () => Buffer | Promise<Buffer>;
-  }> = [
+  const documents: Array<DemoPaperFile & { body: () => Buffer | Promise<Buffer> }> = [
     {
       what: 'text-layer PDF, a laboratory report naming its patient by INS',
-      contentType: 'application/pdf',
-      source: 'lab',
+      fileName: 'cr-biologie.pdf',
+      scan: false,
       ipp: byIns.ipp ?? null,
       body: () => reportPdf(report(byIns, 'lab', 'header', 1, 'Anne ROUX', 11)),
     },
     {
       what: 'text-layer PDF, an imaging report naming its patient by traits (no INS)',
-      contentType: 'application/pdf',
-      source: 'paper',
+      fileName: 'cr-imagerie.pdf',
+      scan: false,
       ipp: byTraits.ipp ?? null,
       body: () => reportPdf(report(traitsOnly, 'imaging', 'table', 2, 'Sophie LEROY', 12)),
     },
     {
       what: 'text-layer PDF, a consultation letter about a patient the hospital does not know',
-      contentType: 'application/pdf',
-      source: 'paper',
+      fileName: 'courrier-consultation.pdf',
+      scan: false,
       ipp: null,
       body: () => reportPdf(report(stranger, 'consultation', 'letter', 3, 'Hélène FAURE', 13)),
     },
     {
       what: 'scan (PNG, 300 dpi) of an imaging report, for OCR',
-      contentType: 'image/png',
-      source: 'paper',
+      fileName: 'scan-imagerie.png',
+      scan: true,
       ipp: scanned.ipp ?? null,
       body: () => scanPng(report(scanned, 'imaging', 'header', 4, 'Marc BENOIT', 14)),
     },
     {
       what: 'image-only PDF (a scanned laboratory report), for OCR',
-      contentType: 'application/pdf',
-      source: 'paper',
+      fileName: 'scan-biologie.pdf',
+      scan: true,
       ipp: scannedPdf.ipp ?? null,
       body: () => scanPdf(report(scannedPdf, 'lab', 'header', 5, 'Luc FABRE', 15)),
     },
   ];
 
-  const sent: DemoPaperDocument[] = [];
   for (const document of documents) {
-    const response = await fetch(
-      `${target.httpBase}/v2/inbox?facilityId=${encodeURIComponent(facilityId)}&source=${document.source}`,
-      {
-        method: 'POST',
-        headers: { authorization: `Bearer ${target.token}`, 'content-type': document.contentType },
-        body: await document.body(),
-      },
-    );
-    const text = await response.text();
-    if (response.status !== 202 && response.status !== 200)
-      throw new Error(`the demo's ${document.what} was answered ${response.status}: ${text}`);
-    const { requestIds } = JSON.parse(text) as { requestIds: number[] };
-    sent.push({
-      what: document.what,
-      contentType: document.contentType,
-      source: document.source,
-      facilityId,
-      ipp: document.ipp,
-      status: response.status,
-      requestIds,
-    });
+    const staged = path.join(directory, `${document.fileName}.part`);
+    await writeFile(staged, await document.body());
+    await rename(staged, path.join(directory, document.fileName));
   }
-  return { documents: sent };
+  return documents.map(({ body: _body, ...file }) => file);
 }
