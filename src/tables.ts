@@ -216,6 +216,7 @@ export interface InboundMessages {
   sha256: string;
   size_bytes: number;
   storage_key: string;
+  subject: string | null;
 }
 
 export interface IntegrationRequests {

@@ -179,7 +179,9 @@ describe('scans: recorded at once, read by the OCR job', () => {
   });
 
   it('gives an undecodable image to a person at once, with the reason, without retrying', async () => {
-    const broken = Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'), Buffer.alloc(4000, 7)]);
+    // A PNG's header saying 100 × 100 pixels, then bytes that decode to nothing.
+    const header = Buffer.from('\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\0\0\0\x64\0\0\0\x64', 'latin1');
+    const broken = Buffer.concat([header, Buffer.alloc(4000, 7)]);
     const { id } = await receiveScan(broken, 'image/png');
     await handleReadingJob(deps(), { requestId: id }, firstAttempt, reader);
     expect(await requestOf(id)).toMatchObject({ status: 'pending_verification', identity_check: 'pending' });
