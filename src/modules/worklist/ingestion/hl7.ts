@@ -1,11 +1,11 @@
 /**
  * HL7 v2 documents as French senders send them (CI-SIS, IHE PAM-FR): bytes to messages in their
- * declared character set, ORU^R01 and MDM^T02/T10/T11 to a DocumentReading, and the ACK in original
+ * declared character set, ORU^R01 and MDM^T02/T04/T10/T11 to a DocumentReading, and the ACK in original
  * acknowledgment mode. `@medplum/core` splits segments, fields and components; batches, character sets,
  * escapes and the French conventions are read here.
  */
 import { Hl7Context, Hl7Message, Hl7Segment } from '@medplum/core';
-import { fileNameFor, INSEE_CODE, insReasons } from './cda.ts';
+import { fileNameFor, INSEE_CODE, insReasons, rppsOf } from './cda.ts';
 import { isLoincCode, LOINC_OID, loincLabel } from './loinc.ts';
 import {
   type CarriedFile,
@@ -89,21 +89,34 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 const windows1252 = new TextDecoder('windows-1252');
 const latin9 = new TextDecoder('iso-8859-15');
 
-/** Bytes to text in a declared MSH-18; undeclared: UTF-8 when the bytes are UTF-8, else 8859/1. */
+/**
+ * Bytes to text in a declared MSH-18; undeclared: UTF-8 when the bytes are UTF-8, else 8859/1. Bytes
+ * declared 8859/1 or 8859/15 that hold multi-byte UTF-8 sequences and nothing else are UTF-8 (the
+ * sender's editor saved them so; the ANS examples do): read as 8859, é would come out as "Ã©".
+ */
 function decodeText(bytes: Uint8Array, declared: string): string {
-  switch (charsetOf(declared)) {
+  const charset = charsetOf(declared);
+  switch (charset) {
     case 'utf-8':
       return utf8.decode(bytes);
     case 'latin9':
-      return latin9.decode(bytes);
-    case 'undeclared':
-      try {
-        return strictUtf8.decode(bytes);
-      } catch {
-        return windows1252.decode(bytes);
-      }
+    case 'latin1':
+    case 'undeclared': {
+      const asUtf8 = utf8IfUtf8(bytes);
+      if (asUtf8 !== undefined && (charset === 'undeclared' || bytes.some((byte) => byte >= 0x80)))
+        return asUtf8;
+      return charset === 'latin9' ? latin9.decode(bytes) : windows1252.decode(bytes);
+    }
     default:
       return windows1252.decode(bytes);
+  }
+}
+
+function utf8IfUtf8(bytes: Uint8Array): string | undefined {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return undefined;
   }
 }
 
@@ -542,7 +555,8 @@ interface Findings {
 
 const SUPPORTED_EVENTS: Readonly<Record<string, readonly string[]>> = {
   ORU: ['R01'],
-  MDM: ['T02', 'T10', 'T11'],
+  // T04 (status change and content) is how the CI-SIS volet sends a deletion or a replacement: OBX-11 says which.
+  MDM: ['T02', 'T04', 'T10', 'T11'],
 };
 const SUPPORTED_VERSION = /^2\.[3-9](\.\d+)*$/;
 
@@ -551,7 +565,7 @@ function range(count: number): number[] {
 }
 
 /**
- * Reads an ORU^R01 or MDM^T02/T10/T11 (HL7 2.3 to 2.9): the patient (PID), the document's type, date,
+ * Reads an ORU^R01 or MDM^T02/T04/T10/T11 (HL7 2.3 to 2.9): the patient (PID), the document's type, date,
  * id, author and priority, and the files it carries (OBX ED, else its text results).
  */
 export function readHl7(envelope: Hl7Envelope): DocumentReading {
@@ -562,7 +576,7 @@ export function readHl7(envelope: Hl7Envelope): DocumentReading {
     rejectAr(
       'MSH^1^9',
       200,
-      `message type ${type || '(none)'} is not supported: ORU^R01 and MDM^T02, T10, T11 are`,
+      `message type ${type || '(none)'} is not supported: ORU^R01 and MDM^T02, T04, T10, T11 are`,
     );
   }
   if (!events.includes(event)) {
@@ -579,6 +593,14 @@ export function readHl7(envelope: Hl7Envelope): DocumentReading {
   const findings: Findings = { problems: [], mismatchReasons: [] };
   if (!header.controlId) {
     findings.problems.push({ location: 'MSH^1^10', code: 101, text: 'MSH-10 (message control id) is empty' });
+  } else if (/[\r\n]/.test(header.controlId)) {
+    // A line break inside MSH-10 means the message was wrapped on its way (copied from a page, a mail):
+    // its segments are no longer where the separators say, and what is read of it would be partial.
+    findings.problems.push({
+      location: 'MSH^1^10',
+      code: 102,
+      text: 'MSH-10 (message control id) is cut by a line break: the message was wrapped in transit',
+    });
   }
   const identity = readPatient(message, findings);
 
@@ -587,7 +609,11 @@ export function readHl7(envelope: Hl7Envelope): DocumentReading {
   if (isMdm && !txa)
     findings.problems.push({ location: 'TXA^1', code: 100, text: 'an MDM message has a TXA segment' });
   const obr = message.first('OBR');
-  const observations = message.all('OBX');
+  const observations = message.all('OBX').filter((obx) => !isDispatchMetadata(obx));
+  // PRT (from 2.7, and in the CI-SIS from 2.5): the one who sends the document (SB) or wrote it (AUT).
+  const participant = message
+    .all('PRT')
+    .find((prt) => ['SB', 'AUT'].includes(prt.text(4, 1).toUpperCase()) && !prt.isEmpty(5));
   // The OBX that carries the document speaks for it: its status, its code.
   const main = observations.find((obx) => obx.text(2).toUpperCase() === 'ED') ?? observations[0];
   const action = actionOf(event, main);
@@ -611,9 +637,17 @@ export function readHl7(envelope: Hl7Envelope): DocumentReading {
     ),
     authorRpps: readAuthorRpps(
       isMdm
-        ? [txa && { view: txa, field: 22, confidence: 1 }, txa && { view: txa, field: 9, confidence: 0.9 }]
+        ? [
+            txa && { view: txa, field: 22, confidence: 1 },
+            participant && { view: participant, field: 5, confidence: 0.9 },
+            txa && { view: txa, field: 9, confidence: 0.9 },
+          ]
         : // The ordering provider asked for the report; the interpreter wrote it.
-          [obr && { view: obr, field: 32, confidence: 1 }, obr && { view: obr, field: 16, confidence: 0.7 }],
+          [
+            obr && { view: obr, field: 32, confidence: 1 },
+            participant && { view: participant, field: 5, confidence: 0.9 },
+            obr && { view: obr, field: 16, confidence: 0.7 },
+          ],
     ),
     priority: readPriority(message.first('TQ1'), obr),
     files: readFiles(observations, documentStem, action, findings),
@@ -658,7 +692,7 @@ function readPatient(message: MessageView, findings: Findings): IdentityReading 
   };
 }
 
-/** INS: the PID-3 typed INS or assigned by an INS OID; IPP: the one typed PI. */
+/** INS: the PID-3 typed INS or assigned by an INS OID; IPP: the one typed PI, else MR, else an untyped one. */
 function readIdentifiers(pid: SegmentView, findings: Findings): IdentityReading {
   const identifiers = range(pid.repetitions(3)).map((repetition) => ({
     repetition,
@@ -687,12 +721,15 @@ function readIdentifiers(pid: SegmentView, findings: Findings): IdentityReading 
     }
     findings.mismatchReasons.push(...insReasons(value, oid?.value ?? '', ins.source));
   }
-  const ipp = identifiers.find((identifier) => identifier.id !== '' && identifier.type === 'PI');
+  // PI is the facility's patient id; MR (medical record number) is how US systems and many others type it.
+  const ipp =
+    identifiers.find((identifier) => identifier.id !== '' && identifier.type === 'PI') ??
+    identifiers.find((identifier) => identifier !== ins && identifier.id !== '' && identifier.type === 'MR');
   // Older senders leave the type out: an untyped id beside the INS is most often the facility's own.
   const untyped = identifiers.find(
     (identifier) => identifier !== ins && identifier.id !== '' && identifier.type === '',
   );
-  if (ipp) identity.ipp = { value: ipp.id, source: ipp.source, confidence: 1 };
+  if (ipp) identity.ipp = { value: ipp.id, source: ipp.source, confidence: ipp.type === 'PI' ? 1 : 0.9 };
   else if (untyped) identity.ipp = { value: untyped.id, source: untyped.source, confidence: 0.7 };
   return identity;
 }
@@ -867,12 +904,18 @@ function readDocumentType(
   codes: CodedValue[],
   findings: Findings,
 ): Pick<DocumentReading, 'documentTypeCode' | 'documentTypeLabel' | 'title'> {
-  const declared = codes.find((coded) => coded.code !== '' && LOINC_SYSTEMS.has(coded.system));
+  const isDeclared = (coded: CodedValue) => coded.code !== '' && LOINC_SYSTEMS.has(coded.system);
   // A code without coding system is taken for LOINC when its form and check digit say so.
-  const undeclared = declared
-    ? undefined
-    : codes.find((coded) => coded.system === '' && isLoincCode(coded.code));
-  const chosen = declared ?? undeclared;
+  const isUndeclared = (coded: CodedValue) => coded.system === '' && isLoincCode(coded.code);
+  // OBR-4 often holds the test ordered (34555-3, a panel) and OBX-3 the document's type (11502-2): a
+  // code of the document types' list wins over one that is not, wherever it stands.
+  const listed = (coded: CodedValue) => loincLabel(coded.code) !== undefined;
+  const documentType =
+    codes.find((coded) => isDeclared(coded) && listed(coded)) ??
+    codes.find((coded) => isUndeclared(coded) && listed(coded));
+  const declared = documentType ? undefined : codes.find(isDeclared);
+  const undeclared = documentType || declared ? undefined : codes.find(isUndeclared);
+  const chosen = documentType ?? declared ?? undeclared;
   const textOf = (coded: CodedValue | undefined) =>
     coded?.label
       ? {
@@ -883,7 +926,11 @@ function readDocumentType(
   if (chosen && isLoincCode(chosen.code)) {
     const label = loincLabel(chosen.code);
     return {
-      documentTypeCode: { value: chosen.code, source: chosen.source, confidence: declared ? 1 : 0.9 },
+      documentTypeCode: {
+        value: chosen.code,
+        source: chosen.source,
+        confidence: isDeclared(chosen) ? 1 : 0.9,
+      },
       ...(label === undefined
         ? {}
         : { documentTypeLabel: { value: label, source: chosen.source, confidence: 0.9 } }),
@@ -926,7 +973,10 @@ function readProcedureDate(
   return undefined;
 }
 
-/** The author's id (XCN-1, or CNN-1 in OBR-32): an 11-digit RPPS first; any other id as a doubtful one. */
+/**
+ * The author's id (XCN-1, or CNN-1 in OBR-32): an RPPS first (11 digits, or 12 with the national id
+ * type 8 before them, as the CI-SIS sends it); any other identifier as a doubtful one (not a name).
+ */
 function readAuthorRpps(
   candidates: Array<{ view: SegmentView; field: number; confidence: number } | undefined>,
 ): Field | undefined {
@@ -937,8 +987,11 @@ function readAuthorRpps(
     for (const repetition of range(view.repetitions(field))) {
       const value = view.text(field, 1, repetition, 0);
       const source = `${view.name}-${field}[${repetition + 1}].1${field === 32 ? '.1' : ''}`;
-      if (/^\d{11}$/.test(value)) return { value, source, confidence };
-      if (value !== '' && !doubtful) doubtful = { value, source, confidence: 0.5 };
+      const rpps = rppsOf(value);
+      if (rpps) return { value: rpps, source, confidence };
+      // Senders put a name in XCN-1 ("Harrison , Kyle"): that is no identifier of anyone.
+      if (/^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(value) && !doubtful)
+        doubtful = { value, source, confidence: 0.5 };
     }
   }
   return doubtful;
@@ -1012,6 +1065,34 @@ function readFiles(
   ];
 }
 
+/**
+ * The CI-SIS volet's OBX of dispatch metadata (OBX-3 in code system MetaDMPMSS, or one of its codes in
+ * its first versions, without code system): masking, recipients, the mail body, acknowledgments. They
+ * tell how to share the document; none is the document, or a result.
+ */
+const DISPATCH_METADATA_CODES = new Set([
+  'MASQUE_PS',
+  'INVISIBLE_PATIENT',
+  'INVISIBLE_REP_LEGAUX',
+  'INVISIBLE_REPRESENTANTS_LEGAUX',
+  'CONNEXION_SECRETE',
+  'MODIF_CONF_CODE',
+  'MODIF_CONFIDENTIALITYCODE',
+  'DESTDMP',
+  'DESTMSSANTEPS',
+  'DESTMSSANTEPAT',
+  'ACK_RECEPTION',
+  'ACK_LECTURE_MSS',
+  'CORPSMAIL_PS',
+  'CORPSMAIL_PATIENT',
+  'COMP_LOT',
+]);
+
+function isDispatchMetadata(obx: SegmentView): boolean {
+  if (obx.text(3, 3).toUpperCase() === 'METADMPMSS') return true;
+  return obx.text(3, 3) === '' && DISPATCH_METADATA_CODES.has(obx.text(3, 1).toUpperCase());
+}
+
 const TEXT_TYPES = new Set(['TX', 'FT', 'ST']);
 const CODED_TYPES = new Set(['CE', 'CWE', 'CNE']);
 
@@ -1037,7 +1118,14 @@ function textReport(observations: SegmentView[]): string {
     if (values.length === 0) return [];
     const label = obx.text(3, 2) || obx.text(3, 1);
     const unit = obx.text(6, 1) || obx.text(6, 2);
-    return [`${label ? `${label}: ` : ''}${values.join(', ')}${unit ? ` ${unit}` : ''}`];
+    // The reference range (OBX-7) and abnormal flags (OBX-8, N is normal) are what a reader looks at next.
+    const reference = obx.text(7);
+    const flags = range(obx.repetitions(8))
+      .map((repetition) => obx.text(8, 1, repetition))
+      .filter((flag) => flag !== '' && flag.toUpperCase() !== 'N');
+    return [
+      `${label ? `${label}: ` : ''}${values.join(', ')}${unit ? ` ${unit}` : ''}${reference ? ` (reference ${reference})` : ''}${flags.length > 0 ? ` [${flags.join(', ')}]` : ''}`,
+    ];
   });
   while (lines.length > 0 && lines.at(-1) === '') lines.pop();
   return lines.join('\n');
@@ -1108,7 +1196,13 @@ function decodeEd(data: string, encoding: string, context: Hl7EscapeContext): Bu
     if (compact.length % 2 !== 0 || /[^0-9A-Fa-f]/.test(compact)) return 'it is not hexadecimal';
     return Buffer.from(compact, 'hex');
   }
-  return decodeBase64(compact);
+  const decoded = decodeBase64(compact);
+  // Some senders leave the padding out of a short text (the CI-SIS examples do): 2 or 3 characters past a
+  // multiple of 4 are whole bytes. Not for a PDF: a PDF's base64 short of its padding is a cut transfer.
+  const unpadded = compact.length % 4 === 2 || compact.length % 4 === 3;
+  if (typeof decoded !== 'string' || !unpadded || compact.includes('=')) return decoded;
+  const padded = decodeBase64(compact.padEnd(compact.length + 4 - (compact.length % 4), '='));
+  return typeof padded === 'string' || padded.subarray(0, 1024).includes('%PDF-') ? decoded : padded;
 }
 
 const SUBTYPES: Readonly<Record<string, string>> = {
