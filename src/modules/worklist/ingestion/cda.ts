@@ -25,6 +25,11 @@ export const PROFESSIONAL_ID_OID = '1.2.250.1.71.4.2.1';
 export const INS_TEST_OIDS: ReadonlySet<string> = new Set(['1.2.250.1.213.1.4.10', '1.2.250.1.213.1.4.11']);
 /** The OID arc of national patient identifiers: never a facility's IPP. */
 export const NATIONAL_PATIENT_ID_ARC = '1.2.250.1.213.1.4.';
+/** National patient identifiers of other countries that C-CDA documents carry: never a facility's IPP. */
+const OTHER_NATIONAL_PATIENT_IDS: ReadonlySet<string> = new Set([
+  // US Social Security Number.
+  '2.16.840.1.113883.4.1',
+]);
 /** An INSEE commune code (or 99xxx for a country of birth); Corsica's start with 2A or 2B. */
 export const INSEE_CODE = /^(\d{5}|2[AB]\d{3})$/;
 
@@ -128,6 +133,15 @@ function readCdaText(xml: string, options: { sourcePrefix?: string }): DocumentR
     ]);
   }
   const findings: Findings = { problems: [], mismatchReasons: [] };
+  const [, anotherTarget] = children(document, 'recordTarget');
+  if (anotherTarget) {
+    // Several patients in one document cannot make one request: it could land on the wrong one.
+    findings.problems.push({
+      location: anotherTarget.path,
+      code: 100,
+      text: 'the document names more than one patient (recordTarget): one document per patient is read',
+    });
+  }
   const replaced = readReplacedDocument(document, findings);
   const reading: DocumentReading = {
     format: 'cda',
@@ -221,12 +235,15 @@ function readIdentity(patientRole: Located, findings: Findings): IdentityReading
   }
   // CDA does not type patient ids: the first one from no national authority is taken for the facility's
   // own. The 1.2.250.1.213.1.4 arc holds national ids (INS, the former INS-C, social security numbers).
-  const ippId = ids.find(
-    (id) =>
+  const ippId = ids.find((id) => {
+    const root = attribute(id, 'root') ?? '';
+    return (
       id !== insId &&
       attribute(id, 'extension') !== undefined &&
-      !attribute(id, 'root')?.startsWith(NATIONAL_PATIENT_ID_ARC),
-  );
+      !root.startsWith(NATIONAL_PATIENT_ID_ARC) &&
+      !OTHER_NATIONAL_PATIENT_IDS.has(root)
+    );
+  });
   if (ippId) {
     identity.ipp = {
       value: attribute(ippId, 'extension')!,
@@ -408,12 +425,17 @@ function readProcedureDate(document: Located, findings: Findings): Field | undef
   for (const documentationOf of children(document, 'documentationOf')) {
     const effectiveTime = first(documentationOf, 'serviceEvent', 'effectiveTime');
     if (!effectiveTime) continue;
+    // An interval gives its start, a point in time its value; an interval with only an end (a sample
+    // taken before…) gives that end, less surely the day of the act.
     const low = first(effectiveTime, 'low');
-    const [located, value] =
+    const high = first(effectiveTime, 'high');
+    const [located, value, confidence] =
       low && attribute(low, 'value') !== undefined
-        ? [low, attribute(low, 'value')]
-        : [effectiveTime, attribute(effectiveTime, 'value')];
-    const date = value === undefined ? undefined : dateField(located, value, 1, findings);
+        ? [low, attribute(low, 'value'), 1]
+        : attribute(effectiveTime, 'value') !== undefined || !high
+          ? [effectiveTime, attribute(effectiveTime, 'value'), 1]
+          : [high, attribute(high, 'value'), 0.9];
+    const date = value === undefined ? undefined : dateField(located, value, confidence, findings);
     if (date) return date;
   }
   const effectiveTime = first(document, 'effectiveTime');
@@ -454,12 +476,20 @@ function readReplacedDocument(document: Located, findings: Findings): Field | un
   return replaced;
 }
 
+/** The first author's RPPS; else the legal authenticator's, who signed the document (less surely its writer). */
 function readAuthorRpps(document: Located): Field | undefined {
-  for (const author of children(document, 'author')) {
-    for (const id of children(first(author, 'assignedAuthor'), 'id')) {
+  const signers = [
+    ...children(document, 'author').map((author) => ({
+      entity: first(author, 'assignedAuthor'),
+      confidence: 1,
+    })),
+    { entity: first(document, 'legalAuthenticator', 'assignedEntity'), confidence: 0.9 },
+  ];
+  for (const { entity, confidence } of signers) {
+    for (const id of children(entity, 'id')) {
       const extension = attribute(id, 'extension');
       const rpps = attribute(id, 'root') === PROFESSIONAL_ID_OID ? rppsOf(extension) : undefined;
-      if (rpps) return { value: rpps, source: `${id.path}/@extension`, confidence: 1 };
+      if (rpps) return { value: rpps, source: `${id.path}/@extension`, confidence };
     }
   }
   return undefined;
@@ -519,12 +549,16 @@ function embeddedFile(located: Located, stem: string, findings: Findings): Carri
   const contentType = attribute(located, 'mediaType') ?? 'text/plain';
   const content = textOf(located);
   if (content === undefined) {
+    const reference = first(located, 'reference');
+    const referenced = reference && attribute(reference, 'value');
     findings.problems.push({
       location: located.path,
       code: 101,
-      text: first(located, 'reference')
-        ? 'the content is referenced, not carried in the document'
-        : 'the content is empty',
+      text: referenced
+        ? `the content is referenced (${referenced}), not carried in the document`
+        : first(located, 'reference')
+          ? 'the content is referenced, not carried in the document'
+          : 'the content is empty',
     });
     return undefined;
   }
