@@ -10,6 +10,7 @@ import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/p
 import net from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { ImapFlow } from 'imapflow';
 import { SMTPServer, type SMTPServerAddress } from 'smtp-server';
 import { freePort } from '../../src/platform/free-port.ts';
 
@@ -269,4 +270,19 @@ export async function startSmtpSink(): Promise<SmtpSink> {
     messages,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** A client of the test server, as the tests read and append mail with it: connected, quiet. */
+export async function connectImapClient(server: ImapTestServer): Promise<ImapFlow> {
+  const client = new ImapFlow({
+    host: server.host,
+    port: server.port,
+    secure: false,
+    auth: { user: server.user, pass: server.password },
+    logger: false,
+    disableAutoIdle: true,
+  });
+  client.on('error', () => {});
+  await client.connect();
+  return client;
 }

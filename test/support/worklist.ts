@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { SamplePatient } from '../../src/modules/worklist/operations/sample-messages.ts';
+import { textPdf } from '../../src/platform/pdf.ts';
 import type { TestContext } from './harness.ts';
 
 export interface PatientFixture {
@@ -48,6 +49,27 @@ export const CAMILLE_DUPONT = {
   birthDate: '1979-03-12',
   sex: 'F' as const,
 };
+
+/**
+ * A laboratory report with a text layer naming Camille Dupont by INS and traits; `sample` (a sample
+ * number) makes each one's bytes different, so none is a resend of another.
+ */
+export function camilleLabReportPdf(sample: string): Buffer {
+  return textPdf([
+    [
+      'Laboratoire de biologie médicale des Tilleuls',
+      "COMPTE RENDU D'EXAMENS BIOLOGIQUES",
+      'Nom de naissance : DUPONT',
+      'Prénom(s) : Camille',
+      'Née le : 12/03/1979',
+      'Sexe : F',
+      `INS : ${CAMILLE_DUPONT.ins}`,
+      'Prélevé le 19/11/2026',
+      `Dossier n° ${sample}`,
+      'Hémoglobine 13,2 g/dL',
+    ],
+  ]);
+}
 
 /** The metadata of a laboratory report naming Camille Dupont by INS: it matches her exactly. */
 export function labReportFor(facilityId: string): Record<string, unknown> {

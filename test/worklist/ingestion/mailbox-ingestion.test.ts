@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { ImapFlow } from 'imapflow';
+import type { ImapFlow } from 'imapflow';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import { simpleParser } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer';
@@ -22,18 +22,24 @@ import {
   type SampleDocument,
 } from '../../../src/modules/worklist/operations/sample-messages.ts';
 import { freePort } from '../../../src/platform/free-port.ts';
-import { onePagePdf, textPdf } from '../../../src/platform/pdf.ts';
+import { onePagePdf } from '../../../src/platform/pdf.ts';
 import type { DB } from '../../../src/tables.ts';
 import { startServeProcess } from '../../../testkit/serve-process.ts';
 import { createTestContext, TEST_TOKEN_SECRET, type TestContext } from '../../support/harness.ts';
 import {
+  connectImapClient,
   DOVECOT,
   type ImapTestServer,
   type SmtpSink,
   startImapServer,
   startSmtpSink,
 } from '../../support/imap-server.ts';
-import { CAMILLE_DUPONT, CAMILLE_IN_MESSAGES, createFacility } from '../../support/worklist.ts';
+import {
+  CAMILLE_DUPONT,
+  CAMILLE_IN_MESSAGES,
+  camilleLabReportPdf,
+  createFacility,
+} from '../../support/worklist.ts';
 import { buildZip } from '../../support/zip-writer.ts';
 
 const run = promisify(execFile);
@@ -43,22 +49,7 @@ const SENDER = 'dr.martin@labo-a.mssante.fr';
 
 let counter = 0;
 
-/** A laboratory report with a text layer that names Camille Dupont, different bytes each time. */
-function reportPdf(): Buffer {
-  return textPdf([
-    [
-      'Laboratoire de biologie médicale des Tilleuls',
-      "COMPTE RENDU D'EXAMENS BIOLOGIQUES",
-      'Nom de naissance : DUPONT',
-      'Prénom(s) : Camille',
-      'Née le : 12/03/1979',
-      'Sexe : F',
-      `INS : ${CAMILLE_DUPONT.ins}`,
-      'Prélevé le 19/11/2026',
-      `Hémoglobine 13,${++counter} g/dL`,
-    ],
-  ]);
-}
+const reportPdf = () => camilleLabReportPdf(`mail-${++counter}-${process.pid}`);
 
 const cdaReport = (): SampleDocument => ({
   id: documentId(`MAILBOX-${++counter}`),
@@ -264,16 +255,7 @@ describe.skipIf(dovecotMissing)('an MSSanté mailbox into the worklist (needs do
     await createFacility(context, FACILITY, { patients: [{ ipp: 'IPP-1', ...CAMILLE_DUPONT }] });
     deps = ingestionDepsOf(context.runtime);
     [imapServer, smtp] = await Promise.all([startImapServer(), startSmtpSink()]);
-    client = new ImapFlow({
-      host: imapServer.host,
-      port: imapServer.port,
-      secure: false,
-      auth: { user: imapServer.user, pass: imapServer.password },
-      logger: false,
-      disableAutoIdle: true,
-    });
-    client.on('error', () => {});
-    await client.connect();
+    client = await connectImapClient(imapServer);
   });
   afterEach(async () => {
     await Promise.all(started.splice(0).map((ingestion) => ingestion.close()));

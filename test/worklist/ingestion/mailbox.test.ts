@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { ImapFlow } from 'imapflow';
+import type { ImapFlow } from 'imapflow';
 import { type Attachment, simpleParser } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,7 @@ import {
 import { freePort } from '../../../src/platform/free-port.ts';
 import { onePagePdf } from '../../../src/platform/pdf.ts';
 import {
+  connectImapClient,
   DOVECOT,
   type ImapTestServer,
   type SmtpSink,
@@ -338,16 +339,7 @@ describe.skipIf(dovecotMissing)('the MSSanté mailbox poller (needs dovecot-imap
   beforeAll(async () => {
     imapServer = await startImapServer();
     smtp = await startSmtpSink();
-    client = new ImapFlow({
-      host: imapServer.host,
-      port: imapServer.port,
-      secure: false,
-      auth: { user: imapServer.user, pass: imapServer.password },
-      logger: false,
-      disableAutoIdle: true,
-    });
-    client.on('error', () => {});
-    await client.connect();
+    client = await connectImapClient(imapServer);
   });
   afterEach(async () => {
     await Promise.all(pollers.splice(0).map((poller) => poller.close()));

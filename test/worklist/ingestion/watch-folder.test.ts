@@ -22,33 +22,22 @@ import {
   type FolderWatchOptions,
   watchFolder,
 } from '../../../src/modules/worklist/operations/watch-folder.ts';
-import { onePagePdf, textPdf } from '../../../src/platform/pdf.ts';
+import { onePagePdf } from '../../../src/platform/pdf.ts';
 import type { DB } from '../../../src/tables.ts';
 import { createTestContext, freePort, type TestContext } from '../../support/harness.ts';
-import { CAMILLE_DUPONT, CAMILLE_IN_MESSAGES, createFacility } from '../../support/worklist.ts';
+import {
+  CAMILLE_DUPONT,
+  CAMILLE_IN_MESSAGES,
+  camilleLabReportPdf,
+  createFacility,
+} from '../../support/worklist.ts';
 
 const FACILITY = 'FAC-FOLDER';
 /** Conditions are waited for, never times: these bounds only stop a test that hangs. */
 const WAIT = { timeout: 60_000, interval: 100 };
 
 let counter = 0;
-/** A laboratory report with a text layer, different every time (a new sample number). */
-function reportPdf(): Buffer {
-  return textPdf([
-    [
-      'Laboratoire de biologie médicale des Tilleuls',
-      "COMPTE RENDU D'EXAMENS BIOLOGIQUES",
-      'Nom de naissance : DUPONT',
-      'Prénom(s) : Camille',
-      'Née le : 12/03/1979',
-      'Sexe : F',
-      `INS : ${CAMILLE_DUPONT.ins}`,
-      'Prélevé le 19/11/2026',
-      `Dossier n° ${++counter}-${process.pid}`,
-      'Hémoglobine 13,2 g/dL',
-    ],
-  ]);
-}
+const reportPdf = () => camilleLabReportPdf(`folder-${++counter}-${process.pid}`);
 
 function labMessage(): Buffer {
   const extension = `FOLDER-${++counter}`;

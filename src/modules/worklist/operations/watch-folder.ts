@@ -1,5 +1,5 @@
 import type { Stats } from 'node:fs';
-import { lstat, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type FSWatcher, watch } from 'chokidar';
@@ -390,6 +390,18 @@ export async function watchFolder(deps: IngestionDeps, options: FolderWatchOptio
   watcher.on('change', seen);
   watcher.on('error', (error) => warn(`watching ${directory}: ${(error as Error).message}`));
   await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  // Polling chokidar stats the directory and compares its mtime with the first stat: a file written
+  // between its first listing and that stat would never be seen. Listing it each time closes the gap.
+  const lister = options.usePolling
+    ? setInterval(() => {
+        readdir(directory, { withFileTypes: true })
+          .then((entries) => {
+            for (const entry of entries)
+              if (entry.isFile()) seen(path.join(directory, entry.name), undefined);
+          })
+          .catch((error: Error) => warn(`listing ${directory}: ${error.message}`));
+      }, POLLING_INTERVAL_MS)
+    : undefined;
 
   return {
     directory,
@@ -401,6 +413,7 @@ export async function watchFolder(deps: IngestionDeps, options: FolderWatchOptio
     async close() {
       if (closed) return;
       closed = true;
+      clearInterval(lister);
       await watcher.close();
       for (const entry of tracked.values()) clearTimeout(entry.timer);
       queue.length = 0;
