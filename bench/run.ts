@@ -397,12 +397,19 @@ try {
 }
 
 report.seconds = (Date.now() - startedAt.getTime()) / 1000;
-// A quick run reports beside its JSON, so it never replaces the committed report of a full run.
-const reportDir = quick ? path.resolve('bench/results/quick') : path.resolve('bench');
+// A quick run, or a full run of some suites (--only), reports beside its JSON, so it never replaces
+// the committed report of a full run of them all.
+const partial = values.only !== undefined;
+const resultsDir = quick ? path.resolve('bench/results/quick') : path.resolve('bench/results');
+const reportDir = quick
+  ? resultsDir
+  : partial
+    ? path.join(resultsDir, `only-${[...suites].join('-')}`)
+    : path.resolve('bench');
 const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
-mkdirSync(path.resolve('bench/results'), { recursive: true });
+mkdirSync(resultsDir, { recursive: true });
 mkdirSync(reportDir, { recursive: true });
-const jsonFile = path.resolve(quick ? 'bench/results/quick' : 'bench/results', `${stamp}.json`);
+const jsonFile = path.join(resultsDir, `${stamp}.json`);
 writeFileSync(jsonFile, `${JSON.stringify(report, null, 2)}\n`);
 writeFileSync(path.join(reportDir, 'chart.svg'), latencyChart(chartRows(report)));
 writeFileSync(
