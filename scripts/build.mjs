@@ -1,6 +1,8 @@
 // Builds what `hotpath` runs: src/ to dist/ as JavaScript, file for file (so paths relative to the
-// project root stay right), and the browser pages' scripts bundled under hashed names. Run by `npm
-// install` (prepare) and before `npm start` and `npm test`; it takes well under a second.
+// project root stay right); the web apps (web/index.html, React) with Vite into dist/web/app; and the
+// pages not yet in the apps (the worklist page) with esbuild, under hashed names. Run by `npm install`
+// (prepare) and before `npm start` and `npm test`. The server and the pages take well under a second;
+// the apps a few seconds, and only when something they are built from changed (see appInputs).
 //
 // Two builds may run at once (two `npm test` side by side), and a server or a test may be loading
 // dist/ meanwhile: nothing is ever removed and rewritten. Each file is written whole under a temporary
@@ -10,6 +12,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, w
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { build as viteBuild } from 'vite';
+import viteConfig from '../web/vite.config.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.join(root, 'dist');
@@ -43,6 +47,23 @@ function filesUnder(directory) {
   });
 }
 
+/**
+ * A digest of everything the apps are built from: web/ (but the built pages' own files), the locked
+ * dependencies and this script. The same digest, the same build.
+ */
+function appInputs() {
+  const digest = createHash('sha256');
+  const inputs = [
+    ...filesUnder(path.join(root, 'web')),
+    path.join(root, 'package-lock.json'),
+    fileURLToPath(import.meta.url),
+  ].sort();
+  for (const file of inputs) {
+    digest.update(path.relative(root, file)).update('\0').update(readFileSync(file)).update('\0');
+  }
+  return digest.digest('hex');
+}
+
 const made = new Set();
 /** Writes `file` whole, by rename, unless it already holds `contents`. */
 function place(file, contents) {
@@ -72,7 +93,7 @@ const server = await build({
 for (const output of server.outputFiles) place(output.path, output.contents);
 
 // The pages' scripts: one bundle each, named by their content so they can be cached for good.
-const pages = ['worklist', 'dashboard'];
+const pages = ['worklist'];
 const webOut = path.join(dist, 'web');
 const bundled = await build({
   entryPoints: pages.map((page) => path.join(root, 'web', 'src', `${page}.ts`)),
@@ -105,6 +126,34 @@ for (const page of pages) {
   };
 }
 place(path.join(webOut, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+
+// The web apps, with Vite. Their inputs' digest is kept beside them: unchanged, the last build stands.
+const appOut = path.join(webOut, 'app');
+const stampFile = path.join(appOut, '.inputs.sha256');
+const stamp = appInputs();
+const previous = existsSync(stampFile) ? readFileSync(stampFile, 'utf8') : '';
+const previousFiles = filesUnder(appOut);
+if (previous === stamp && previousFiles.some((file) => file.endsWith('index.html'))) {
+  for (const file of previousFiles) made.add(file);
+} else {
+  const appStarted = performance.now();
+  const result = await viteBuild({
+    ...viteConfig,
+    configFile: false,
+    mode: 'production',
+    logLevel: 'warn',
+    build: { ...viteConfig.build, write: false },
+  });
+  for (const output of [result].flat().flatMap((bundle) => bundle.output)) {
+    const file = path.join(appOut, output.fileName);
+    if (output.type === 'chunk') {
+      place(file, output.code);
+      if (output.map) place(`${file}.map`, output.map.toString());
+    } else place(file, output.source);
+  }
+  place(stampFile, stamp);
+  process.stderr.write(`built the web apps in ${Math.round(performance.now() - appStarted)} ms\n`);
+}
 for (const file of filesUnder(dist)) {
   // Another build's staged file is its own to rename.
   if (!made.has(file) && !file.endsWith('.tmp')) rmSync(file, { force: true });

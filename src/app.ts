@@ -17,7 +17,7 @@ import { tokenSecretOf } from './platform/data-dir.ts';
 import { type Database, openDatabase } from './platform/db/database.ts';
 import { buildHttpApp, type RoutesPlugin } from './platform/http/app.ts';
 import { healthRoutes, signedObjectRoutes } from './platform/http/platform-routes.ts';
-import { webPages } from './platform/http/web-pages.ts';
+import { webApp, webPages } from './platform/http/web-pages.ts';
 import type { ObjectStore } from './platform/storage/object-store.ts';
 import { openObjectStore } from './platform/storage/open-store.ts';
 import { UrlSigner } from './platform/storage/url-signing.ts';
@@ -79,6 +79,12 @@ export async function openRuntime(
   };
 }
 
+/**
+ * Where hotpath answers with the web apps (web/, one index.html; the router in the browser picks the
+ * screen). A screen added to web/src/app/router.tsx adds its path here.
+ */
+export const APP_PATHS = ['/', '/sign-in', '/dashboard'];
+
 /** The composition root: the platform's routes and every module's, on one app. */
 export function buildApp(
   runtime: Runtime,
@@ -109,10 +115,9 @@ export function buildApp(
         config,
         cache: dashboardCacheOf(runtime),
       }),
-      webPages([
-        { path: '/worklist', name: 'worklist' },
-        { path: '/dashboard', name: 'dashboard' },
-      ]),
+      webApp(APP_PATHS),
+      // The worklist's page from before the apps, until its screens are in them.
+      webPages([{ path: '/worklist', name: 'worklist' }]),
       ...extraPlugins,
     ],
   });

@@ -374,7 +374,7 @@ function printWelcome(
   const base = config.publicUrl;
   const reader = tokens.issue({ subject: 'demo-reader', role: 'reader', expiresInSeconds: 24 * 3600 });
   say(
-    `\nhotpath is serving ${base} on Node.js ${process.version}, ${workers === 1 ? 'in one process' : `${workers} worker processes`}  (API docs: ${base}/docs, metrics: ${base}/metrics)`,
+    `\nhotpath is serving ${base} on Node.js ${process.version}, ${workers === 1 ? 'in one process' : `${workers} worker processes`}  (the apps: ${base}/, API docs: ${base}/docs, metrics: ${base}/metrics)`,
   );
   say(`a reader token for the next 24 h:\n  export TOKEN=${reader}`);
   if (mllpPort !== undefined) {
@@ -395,7 +395,7 @@ function printWelcome(
       `try the hot path:\n  curl -si -H "Authorization: Bearer $TOKEN" ${base}/v1/documents/ONC-2024-001-csr-14-2-001`,
     );
     say(
-      `the worklist page, signed in as a clinician of ${DEMO_FACILITIES.join(', ')}:\n  ${base}/worklist#token=${clinician}`,
+      `the clinicians' worklist, signed in as a clinician of ${DEMO_FACILITIES.join(', ')}:\n  ${base}/worklist#token=${clinician}`,
     );
     const owner = tokens.issue({
       subject: 'demo-owner',
@@ -404,7 +404,7 @@ function printWelcome(
       expiresInSeconds: 24 * 3600,
     });
     say(
-      `the dashboard page, signed in as the owner of ${DEMO_MERCHANTS.join(', ')}:\n  ${base}/dashboard#token=${owner}`,
+      `the merchants' dashboard, signed in as the owner of ${DEMO_MERCHANTS.join(', ')} (or paste a token at ${base}/sign-in):\n  ${base}/dashboard#token=${owner}`,
     );
     say(`the demo hospitals' EHR is a development FHIR server at ${demoFhirUrl}`);
   }

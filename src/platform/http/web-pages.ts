@@ -1,11 +1,24 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RoutesPlugin } from './app.ts';
 
 /** What `npm run build` (run by `npm install`, `npm start` and `npm test`) made of web/. */
 const BUILT_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../dist/web');
+/** The web apps, built by Vite from web/index.html: index.html and assets/, named by their content. */
+const APP_DIR = path.join(BUILT_DIR, 'app');
+/** Vite writes it where a nonce goes (`html.cspNonce` in web/vite.config.mjs); each response gets its own. */
+const CSP_NONCE_PLACEHOLDER = 'HOTPATH_CSP_NONCE';
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+const MEDIA_TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.woff2': 'font/woff2',
+};
 
 interface BuiltPage {
   html: string;
@@ -44,10 +57,7 @@ export function webPages(pages: Array<{ path: string; name: string }>): RoutesPl
         `/assets/${built.script}`,
         { schema: { hide: true }, config: { access: 'public', queryBudget: 0 } },
         async (_request, reply) =>
-          reply
-            .type('text/javascript; charset=utf-8')
-            .header('cache-control', 'public, max-age=31536000, immutable')
-            .send(script),
+          reply.type('text/javascript; charset=utf-8').header('cache-control', IMMUTABLE).send(script),
       );
     }
   };
@@ -70,6 +80,75 @@ export function contentSecurityPolicy(html: string): string {
     `style-src 'self' ${styles.join(' ')}`.trim(),
     "img-src 'self' data:",
     "connect-src 'self'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+}
+
+/**
+ * The web apps (web/, React): the same index.html at each of their paths, where the router in the
+ * browser takes over, with a Content-Security-Policy whose style nonce is new on every response; their
+ * scripts, styles and images under names that change with their content, kept by browsers for good;
+ * and the favicon at the addresses browsers ask for it.
+ */
+export function webApp(paths: string[]): RoutesPlugin {
+  return async (app) => {
+    const index = path.join(APP_DIR, 'index.html');
+    if (!existsSync(index)) throw new Error(`the web apps are not built (no ${index}): run npm run build`);
+    const html = readFileSync(index, 'utf8').split(CSP_NONCE_PLACEHOLDER);
+    const page = {
+      schema: { hide: true },
+      config: { access: 'public' as const, queryBudget: 0, page: true },
+    };
+    const asset = { schema: { hide: true }, config: { access: 'public' as const, queryBudget: 0 } };
+    for (const url of paths) {
+      app.get(url, page, async (_request, reply) => {
+        const nonce = randomBytes(18).toString('base64');
+        return reply
+          .type('text/html; charset=utf-8')
+          .header('cache-control', 'no-cache')
+          .header('content-security-policy', appContentSecurityPolicy(nonce))
+          .send(html.join(nonce));
+      });
+    }
+    const assets = path.join(APP_DIR, 'assets');
+    let favicon: Buffer | undefined;
+    for (const name of readdirSync(assets)) {
+      const type = MEDIA_TYPES[path.extname(name)];
+      if (!type) continue;
+      const body = readFileSync(path.join(assets, name));
+      if (/^favicon-[\w-]+\.svg$/.test(name)) favicon = body;
+      app.get(`/assets/${name}`, asset, async (_request, reply) =>
+        reply.type(type).header('cache-control', IMMUTABLE).send(body),
+      );
+    }
+    if (favicon) {
+      const icon = favicon;
+      // Asked for by name, without a link (the API docs, a bookmark): kept a day, not for good.
+      for (const url of ['/favicon.svg', '/favicon.ico']) {
+        app.get(url, asset, async (_request, reply) =>
+          reply.type('image/svg+xml').header('cache-control', 'public, max-age=86400').send(icon),
+        );
+      }
+    }
+  };
+}
+
+/**
+ * The apps' policy: scripts from this origin only, never inline; styles from this origin and those
+ * carrying this response's nonce (a component library that adds a <style> element reads it from the
+ * page's `<meta property="csp-nonce">`); no frames, plugins or foreign connections.
+ */
+export function appContentSecurityPolicy(nonce: string): string {
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    `style-src 'self' 'nonce-${nonce}'`,
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "manifest-src 'self'",
     "base-uri 'none'",
     "form-action 'self'",
     "frame-ancestors 'none'",
