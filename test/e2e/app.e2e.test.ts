@@ -66,8 +66,8 @@ beforeAll(async () => {
   await sql`UPDATE merchant_totals t SET order_count = s.orders, revenue_minor = s.revenue
     FROM (SELECT sum(order_count) AS orders, sum(revenue_minor) AS revenue FROM merchant_daily_sales WHERE merchant_id = 'shop-e2e') s
     WHERE t.merchant_id = 'shop-e2e'`.execute(db);
-  await sql`UPDATE product_stats s SET units_sold = 40 + (s.product_id * 37) % 90,
-      revenue_minor = (40 + (s.product_id * 37) % 90) * p.price_minor, rating_sum = 4 * (3 + s.product_id % 5), rating_count = 3 + s.product_id % 5
+  await sql`UPDATE product_stats s SET units_sold = 400 + (s.product_id * 37) % 900,
+      revenue_minor = (400 + (s.product_id * 37) % 900) * p.price_minor, rating_sum = 4 * (3 + s.product_id % 5), rating_count = 3 + s.product_id % 5
     FROM products p WHERE p.product_id = s.product_id AND p.merchant_id = 'shop-e2e'`.execute(db);
   await sql`UPDATE customer_stats s SET order_count = 2 + s.customer_id % 9, total_spent_minor = (2 + s.customer_id % 9) * 3150
     WHERE s.merchant_id = 'shop-e2e'`.execute(db);
@@ -145,9 +145,12 @@ async function axeViolations(page: Page, screen: string) {
   return violations.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical');
 }
 
-/** Whether the page is wider than the window: a phone would scroll sideways. */
+/**
+ * Whether the page is wider than the phone: it would scroll sideways. (Against the phone's width, not
+ * the window's: a mobile browser widens its layout viewport to fit content wider than the screen.)
+ */
 const scrollsSideways = (page: Page) =>
-  page.evaluate<boolean>('document.documentElement.scrollWidth > window.innerWidth + 1');
+  page.evaluate<boolean>(`document.documentElement.scrollWidth > ${PHONE.width}`);
 
 async function screenshot(page: Page, name: string) {
   await page.screenshot({ path: path.join(SCREENS, `${name}.png`), fullPage: true });

@@ -30,7 +30,7 @@ export function moneyFormatter(
           style: 'currency',
           currency,
           notation: 'compact',
-          maximumFractionDigits: 1,
+          maximumSignificantDigits: 3,
         })
       : exact;
     return (minor: number) => format.format(minor / 10 ** digits);

@@ -363,7 +363,7 @@ function Lists({ dashboard }: { dashboard: Dashboard }) {
           />
         )}
       </Card>
-      <Card title="Low stock" titleId={ids.low}>
+      <Card title="Low stock" titleId={ids.low} className="card-compact">
         {dashboard.lowStock.length === 0 ? (
           <p className="empty">Nothing is below its reorder threshold.</p>
         ) : (
