@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { build as viteBuild } from 'vite';
 import viteConfig from '../web/vite.config.mjs';
@@ -146,10 +147,12 @@ if (previous === stamp && previousFiles.some((file) => file.endsWith('index.html
   });
   for (const output of [result].flat().flatMap((bundle) => bundle.output)) {
     const file = path.join(appOut, output.fileName);
-    if (output.type === 'chunk') {
-      place(file, output.code);
-      if (output.map) place(`${file}.map`, output.map.toString());
-    } else place(file, output.source);
+    const contents = output.type === 'chunk' ? output.code : output.source;
+    place(file, contents);
+    if (output.type === 'chunk' && output.map) place(`${file}.map`, output.map.toString());
+    // Compressed once here, not by the server on every response: sent to browsers that take gzip.
+    if (/^assets\/.*\.(js|css|svg)$/.test(output.fileName))
+      place(`${file}.gz`, gzipSync(contents, { level: 9 }));
   }
   place(stampFile, stamp);
   process.stderr.write(`built the web apps in ${Math.round(performance.now() - appStarted)} ms\n`);

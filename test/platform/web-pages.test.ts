@@ -1,5 +1,7 @@
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APP_PATHS } from '../../src/app.ts';
+import { takesGzip } from '../../src/platform/http/web-pages.ts';
 import { createTestContext, type TestContext } from '../support/harness.ts';
 
 let context: TestContext;
@@ -47,6 +49,28 @@ describe('the web apps', () => {
     expect(styles.statusCode).toBe(200);
     expect(styles.headers['content-type']).toContain('text/css');
     expect(styles.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+  });
+
+  it('sends them gzipped, as the build compressed them, to a browser that takes it', async () => {
+    const url = scriptOf((await get('/')).body);
+    const plain = await get(url);
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.headers.vary).toBe('accept-encoding');
+    const gzipped = await context.app.inject({
+      method: 'GET',
+      url,
+      headers: { 'accept-encoding': 'br, gzip' },
+    });
+    expect(gzipped.headers['content-encoding']).toBe('gzip');
+    expect(gzipped.headers.vary).toBe('accept-encoding');
+    expect(gzipped.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect(gzipped.rawPayload.length).toBeLessThan(plain.rawPayload.length / 2);
+    expect(gunzipSync(gzipped.rawPayload).equals(plain.rawPayload)).toBe(true);
+    expect(takesGzip('gzip, deflate')).toBe(true);
+    expect(takesGzip('*')).toBe(true);
+    expect(takesGzip('gzip;q=0, br')).toBe(false);
+    expect(takesGzip('identity')).toBe(false);
+    expect(takesGzip(undefined)).toBe(false);
   });
 
   it('has a favicon, linked from the page and where browsers look for one', async () => {

@@ -113,15 +113,22 @@ export function webApp(paths: string[]): RoutesPlugin {
       });
     }
     const assets = path.join(APP_DIR, 'assets');
+    const names = new Set(readdirSync(assets));
     let favicon: Buffer | undefined;
-    for (const name of readdirSync(assets)) {
+    for (const name of names) {
       const type = MEDIA_TYPES[path.extname(name)];
       if (!type) continue;
       const body = readFileSync(path.join(assets, name));
+      // The build's gzip of it, where it made one: a third of the bytes for a script.
+      const gzipped = names.has(`${name}.gz`) ? readFileSync(path.join(assets, `${name}.gz`)) : undefined;
       if (/^favicon-[\w-]+\.svg$/.test(name)) favicon = body;
-      app.get(`/assets/${name}`, asset, async (_request, reply) =>
-        reply.type(type).header('cache-control', IMMUTABLE).send(body),
-      );
+      app.get(`/assets/${name}`, asset, async (request, reply) => {
+        reply.type(type).header('cache-control', IMMUTABLE);
+        if (!gzipped) return reply.send(body);
+        reply.header('vary', 'accept-encoding');
+        if (!takesGzip(request.headers['accept-encoding'])) return reply.send(body);
+        return reply.header('content-encoding', 'gzip').send(gzipped);
+      });
     }
     if (favicon) {
       const icon = favicon;
@@ -133,6 +140,17 @@ export function webApp(paths: string[]): RoutesPlugin {
       }
     }
   };
+}
+
+/** Whether an Accept-Encoding header takes gzip (by name or `*`, with a q-value above 0). */
+export function takesGzip(acceptEncoding: string | undefined): boolean {
+  if (!acceptEncoding) return false;
+  return acceptEncoding.split(',').some((entry) => {
+    const [coding, ...parameters] = entry.split(';').map((part) => part.trim().toLowerCase());
+    if (coding !== 'gzip' && coding !== '*') return false;
+    const q = parameters.find((parameter) => parameter.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
 }
 
 /**
