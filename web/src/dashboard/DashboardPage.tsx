@@ -163,17 +163,20 @@ function Computed({
     const ticker = window.setInterval(() => setNow(Date.now()), 15_000);
     return () => window.clearInterval(ticker);
   }, []);
-  if (!dashboard) return <p className="computed" role="status" />;
+  if (!dashboard) return <p className="computed" />;
   const computedAt = new Date(dashboard.computedAt);
   const cost =
     timing?.queries === undefined
       ? ''
       : ` · ${timing.cache === 'hit' ? 'from the cache' : 'computed for this request'}, ${plural(timing.queries, { one: 'SQL statement', other: 'SQL statements' })}${timing.totalMs === undefined ? '' : `, ${timing.totalMs.toFixed(1)} ms`}`;
+  // Read out when the figures change (a refresh), not each time their age ticks on.
   return (
-    <p className="computed" role="status">
-      {failed ? <span className="computed-problem">Refresh failed ({failed.message}). </span> : null}
-      Figures computed at <time dateTime={dashboard.computedAt}>{formatTime(computedAt)}</time> (
-      {formatAge(computedAt, Math.max(now, Date.now()))}){cost}
+    <p className="computed">
+      <span role="status">
+        {failed ? <span className="computed-problem">Refresh failed ({failed.message}). </span> : null}
+        Figures computed at <time dateTime={dashboard.computedAt}>{formatTime(computedAt)}</time>
+      </span>{' '}
+      ({formatAge(computedAt, Math.max(now, Date.now()))}){cost}
     </p>
   );
 }
