@@ -625,9 +625,11 @@ async function record(
       FROM unnest(${files.map((f) => f.requestId)}::bigint[], ${files.map((f) => f.fileName)}::text[],
                   ${files.map((f) => f.contentType)}::text[], ${files.map((f) => f.sizeBytes)}::bigint[],
                   ${files.map((f) => f.sha256)}::text[], ${files.map((f) => f.pages)}::int[],
-                  ${files.map((f) => f.storageKey)}::text[])
-           AS f(request_id, file_name, content_type, size_bytes, sha256, pages, storage_key)
+                  ${files.map((f) => f.storageKey)}::text[]) WITH ORDINALITY
+           AS f(request_id, file_name, content_type, size_bytes, sha256, pages, storage_key, position)
       WHERE f.request_id IN (SELECT request_id FROM requests)
+      -- Ids in the message's order: the detail lists a document's files by id (the CDA before its PDF).
+      ORDER BY f.position
     ),
     extracted AS (${insertExtracted(rows, readings, message.format, sql.raw('requests'))}),
     checks AS (${insertChecks(rows, sql.raw('requests'))}),
