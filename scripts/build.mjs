@@ -1,8 +1,7 @@
 // Builds what `hotpath` runs: src/ to dist/ as JavaScript, file for file (so paths relative to the
-// project root stay right); the web apps (web/index.html, React) with Vite into dist/web/app; and the
-// pages not yet in the apps (the worklist page) with esbuild, under hashed names. Run by `npm install`
-// (prepare) and before `npm start` and `npm test`. The server and the pages take well under a second;
-// the apps a few seconds, and only when something they are built from changed (see appInputs).
+// project root stay right); and the web apps (web/index.html, React) with Vite into dist/web/app. Run
+// by `npm install` (prepare) and before `npm start` and `npm test`. The server takes well under a
+// second; the apps a few seconds, and only when something they are built from changed (see appInputs).
 //
 // Two builds may run at once (two `npm test` side by side), and a server or a test may be loading
 // dist/ meanwhile: nothing is ever removed and rewritten. Each file is written whole under a temporary
@@ -93,40 +92,7 @@ const server = await build({
 });
 for (const output of server.outputFiles) place(output.path, output.contents);
 
-// The pages' scripts: one bundle each, named by their content so they can be cached for good.
-const pages = ['worklist'];
 const webOut = path.join(dist, 'web');
-const bundled = await build({
-  entryPoints: pages.map((page) => path.join(root, 'web', 'src', `${page}.ts`)),
-  outdir: webOut,
-  entryNames: '[name]-[hash]',
-  bundle: true,
-  format: 'esm',
-  target: 'es2022',
-  minify: true,
-  metafile: true,
-  write: false,
-  logLevel: 'warning',
-});
-for (const output of bundled.outputFiles) place(output.path, output.contents);
-const assets = {};
-for (const [output, meta] of Object.entries(bundled.metafile.outputs)) {
-  if (meta.entryPoint) assets[path.basename(meta.entryPoint, '.ts')] = path.basename(output);
-}
-const manifest = {};
-for (const page of pages) {
-  const html = readFileSync(path.join(root, 'web', `${page}.html`), 'utf8').replace(
-    `/assets/${page}.js`,
-    `/assets/${assets[page]}`,
-  );
-  place(path.join(webOut, `${page}.html`), html);
-  manifest[page] = {
-    html: `${page}.html`,
-    script: assets[page],
-    sha256: createHash('sha256').update(html).digest('hex'),
-  };
-}
-place(path.join(webOut, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
 
 // The web apps, with Vite. Their inputs' digest is kept beside them: unchanged, the last build stands.
 const appOut = path.join(webOut, 'app');

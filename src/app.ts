@@ -17,7 +17,8 @@ import { tokenSecretOf } from './platform/data-dir.ts';
 import { type Database, openDatabase } from './platform/db/database.ts';
 import { buildHttpApp, type RoutesPlugin } from './platform/http/app.ts';
 import { healthRoutes, signedObjectRoutes } from './platform/http/platform-routes.ts';
-import { webApp, webPages } from './platform/http/web-pages.ts';
+import { webApp } from './platform/http/web-pages.ts';
+import { downloadWindow } from './platform/storage/download-window.ts';
 import type { ObjectStore } from './platform/storage/object-store.ts';
 import { openObjectStore } from './platform/storage/open-store.ts';
 import { UrlSigner } from './platform/storage/url-signing.ts';
@@ -83,7 +84,13 @@ export async function openRuntime(
  * Where hotpath answers with the web apps (web/, one index.html; the router in the browser picks the
  * screen). A screen added to web/src/app/router.tsx adds its path here.
  */
-export const APP_PATHS = ['/', '/sign-in', '/dashboard'];
+export const APP_PATHS = ['/', '/sign-in', '/dashboard', '/worklist', '/worklist/*'];
+
+/** Where the store's download URLs point (this server for the file-system store, the bucket's endpoint for S3). */
+async function downloadOrigins(store: ObjectStore): Promise<string[]> {
+  const probe = await store.downloadUrl('content-security-policy/probe', downloadWindow(60));
+  return [new URL(probe.url).origin];
+}
 
 /** The composition root: the platform's routes and every module's, on one app. */
 export function buildApp(
@@ -115,9 +122,8 @@ export function buildApp(
         config,
         cache: dashboardCacheOf(runtime),
       }),
-      webApp(APP_PATHS),
-      // The worklist's page from before the apps, until its screens are in them.
-      webPages([{ path: '/worklist', name: 'worklist' }]),
+      // The worklist shows documents from the object store in the page: its download URLs' origin.
+      webApp(APP_PATHS, { documentOrigins: downloadOrigins(store) }),
       ...extraPlugins,
     ],
   });

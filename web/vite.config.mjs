@@ -10,18 +10,8 @@ import { defineConfig } from 'vite';
 const web = path.dirname(fileURLToPath(import.meta.url));
 const hotpath = process.env.HOTPATH_URL ?? 'http://127.0.0.1:3000';
 
-/** What hotpath answers that is not the app: the API, its docs, and the pages not yet in the app. */
-const PROXIED = [
-  '/v1',
-  '/v2',
-  '/openapi.json',
-  '/docs',
-  '/healthz',
-  '/readyz',
-  '/metrics',
-  '/worklist',
-  '/assets',
-];
+/** What hotpath answers that is not the app: the API (with the objects' download URLs) and its docs. */
+const PROXIED = ['/v1', '/v2', '/openapi.json', '/docs', '/healthz', '/readyz', '/metrics'];
 
 /**
  * Replaced by a fresh value on every response (src/platform/http/web-pages.ts): the page's styles are

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,80 +20,18 @@ const MEDIA_TYPES: Record<string, string> = {
   '.woff2': 'font/woff2',
 };
 
-interface BuiltPage {
-  html: string;
-  script: string;
-}
-
-/**
- * Serves the browser pages built from web/: each page's HTML at its path, and its script under a
- * name that changes with its content, so browsers may keep it for good.
- */
-export function webPages(pages: Array<{ path: string; name: string }>): RoutesPlugin {
-  return async (app) => {
-    let manifest: Record<string, BuiltPage>;
-    try {
-      manifest = JSON.parse(readFileSync(path.join(BUILT_DIR, 'manifest.json'), 'utf8'));
-    } catch {
-      throw new Error(`the web pages are not built (no ${BUILT_DIR}/manifest.json): run npm run build`);
-    }
-    for (const page of pages) {
-      const built = manifest[page.name];
-      if (!built) throw new Error(`the web page ${page.name} is not built: run npm run build`);
-      const html = readFileSync(path.join(BUILT_DIR, built.html), 'utf8');
-      const script = readFileSync(path.join(BUILT_DIR, built.script), 'utf8');
-      const policy = contentSecurityPolicy(html);
-      app.get(
-        page.path,
-        { schema: { hide: true }, config: { access: 'public', queryBudget: 0, page: true } },
-        async (_request, reply) =>
-          reply
-            .type('text/html; charset=utf-8')
-            .header('cache-control', 'no-cache')
-            .header('content-security-policy', policy)
-            .send(html),
-      );
-      app.get(
-        `/assets/${built.script}`,
-        { schema: { hide: true }, config: { access: 'public', queryBudget: 0 } },
-        async (_request, reply) =>
-          reply.type('text/javascript; charset=utf-8').header('cache-control', IMMUTABLE).send(script),
-      );
-    }
-  };
-}
-
-/**
- * Scripts from this origin only, never inline; the page's own inline styles by their hash; no frames,
- * plugins or foreign connections. A token in the page cannot be sent anywhere else by injected markup.
- */
-export function contentSecurityPolicy(html: string): string {
-  const styles = [...html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map(
-    (match) =>
-      `'sha256-${createHash('sha256')
-        .update(match[1] ?? '')
-        .digest('base64')}'`,
-  );
-  return [
-    "default-src 'none'",
-    "script-src 'self'",
-    `style-src 'self' ${styles.join(' ')}`.trim(),
-    "img-src 'self' data:",
-    "connect-src 'self'",
-    "base-uri 'none'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-  ].join('; ');
-}
-
 /**
  * The web apps (web/, React): the same index.html at each of their paths, where the router in the
  * browser takes over, with a Content-Security-Policy whose style nonce is new on every response; their
  * scripts, styles and images under names that change with their content, kept by browsers for good;
  * and the favicon at the addresses browsers ask for it.
  */
-export function webApp(paths: string[]): RoutesPlugin {
+export function webApp(
+  paths: string[],
+  options: { documentOrigins?: Promise<string[]> | string[] } = {},
+): RoutesPlugin {
   return async (app) => {
+    const documentOrigins = await options.documentOrigins;
     const index = path.join(APP_DIR, 'index.html');
     if (!existsSync(index)) throw new Error(`the web apps are not built (no ${index}): run npm run build`);
     const html = readFileSync(index, 'utf8').split(CSP_NONCE_PLACEHOLDER);
@@ -108,7 +46,7 @@ export function webApp(paths: string[]): RoutesPlugin {
         return reply
           .type('text/html; charset=utf-8')
           .header('cache-control', 'no-cache')
-          .header('content-security-policy', appContentSecurityPolicy(nonce))
+          .header('content-security-policy', appContentSecurityPolicy(nonce, documentOrigins))
           .send(html.join(nonce));
       });
     }
@@ -156,14 +94,18 @@ export function takesGzip(acceptEncoding: string | undefined): boolean {
 /**
  * The apps' policy: scripts from this origin only, never inline; styles from this origin and those
  * carrying this response's nonce (a component library that adds a <style> element reads it from the
- * page's `<meta property="csp-nonce">`); no frames, plugins or foreign connections.
+ * page's `<meta property="csp-nonce">`); no plugins or foreign connections. Frames and images only
+ * from this origin and where the object store's download URLs point (`documentOrigins`): the
+ * worklist shows a document's PDF in the browser's viewer, in an <iframe>, and a scan as an image.
  */
-export function appContentSecurityPolicy(nonce: string): string {
+export function appContentSecurityPolicy(nonce: string, documentOrigins: string[] = []): string {
+  const documents = ["'self'", ...new Set(documentOrigins)].join(' ');
   return [
     "default-src 'none'",
     "script-src 'self'",
     `style-src 'self' 'nonce-${nonce}'`,
-    "img-src 'self' data:",
+    `img-src ${documents} data:`,
+    `frame-src ${documents}`,
     "font-src 'self'",
     "connect-src 'self'",
     "manifest-src 'self'",

@@ -1,6 +1,6 @@
 import { useSyncExternalStore } from 'react';
 
-/** Shared with the pages built before the app (web/src/page.ts): one sign-in for both. */
+/** The tab's sign-in: the key the pages built before the app used too. */
 const TOKEN_KEY = 'hotpath.token';
 const listeners = new Set<() => void>();
 

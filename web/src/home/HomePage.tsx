@@ -29,7 +29,7 @@ export function HomePage() {
       <ul className="app-links">
         <li className="app-link">
           <h2>
-            <a href="/worklist">Worklist</a>
+            <Link to="/worklist">Worklist</Link>
           </h2>
           <p>
             For clinicians: the documents a hospital receives, matched to its patients, to verify and file
