@@ -1,4 +1,4 @@
-import { useId, useState } from 'react';
+import { useId, useRef, useState } from 'react';
 import { plural } from '../app/format.ts';
 import type { RequestDetail } from './words.ts';
 
@@ -19,6 +19,11 @@ export function DocumentPreview({ attachments, title }: { attachments: Attachmen
   const [shownId, setShownId] = useState(viewable[0]?.id);
   const pickerId = useId();
   const shown = viewable.find((attachment) => attachment.id === shownId) ?? viewable[0];
+  // The URL the frame first loaded, kept: a later answer signs a new one each minute, and a new src
+  // would reload the document under the reader's eyes (the one loaded needs no valid URL any more).
+  const framed = useRef(new Map<number, string>());
+  if (shown?.viewUrl && !framed.current.has(shown.id)) framed.current.set(shown.id, shown.viewUrl);
+  const frameUrl = shown ? framed.current.get(shown.id) : undefined;
   return (
     <section className="detail-section" aria-labelledby="document-title">
       <h3 id="document-title">The document</h3>
@@ -60,7 +65,7 @@ export function DocumentPreview({ attachments, title }: { attachments: Attachmen
           <iframe
             key={shown.id}
             className="preview-frame"
-            src={shown.viewUrl}
+            src={frameUrl}
             title={`${shown.fileName}, the document ${title}`}
           />
         )
