@@ -1,9 +1,8 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { sql } from 'kysely';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenAuthority } from '../../src/platform/auth/tokens.ts';
+import { BrowserSession, screenshot, scrollsSideways } from '../support/browser.ts';
 import { createShop } from '../support/dashboard.ts';
 import { createTestContext, type TestContext } from '../support/harness.ts';
 
@@ -13,18 +12,8 @@ import { createTestContext, type TestContext } from '../support/harness.ts';
  * wider than a phone, and for anything the Content-Security-Policy refused; its screenshots go to
  * test-results/screens/ (git-ignored) for a person to look at.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SCREENS = path.resolve('test-results/screens');
-const AXE = readFileSync(path.resolve('node_modules/axe-core/axe.min.js'), 'utf8');
-const DESKTOP = { width: 1440, height: 900 };
-const PHONE = { width: 390, height: 844 };
-
 let context: TestContext;
-let browser: Browser;
-const windows: BrowserContext[] = [];
-/** What the browser refused or failed at, on any page: nothing is expected. */
-const refusals: string[] = [];
-const axeReport: Record<string, Array<{ id: string; impact: string; nodes: number }>> = {};
+let session: BrowserSession;
 
 const ownerToken = () =>
   context.runtime.tokens.issue({
@@ -34,7 +23,6 @@ const ownerToken = () =>
   });
 
 beforeAll(async () => {
-  mkdirSync(SCREENS, { recursive: true });
   context = await createTestContext({ listen: true });
   const db = context.runtime.database.db;
   await createShop(context, 'shop-e2e', {
@@ -91,70 +79,15 @@ beforeAll(async () => {
     db,
   );
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  session = await BrowserSession.launch('axe.json');
 });
 afterAll(async () => {
-  writeFileSync(path.join(SCREENS, 'axe.json'), `${JSON.stringify(axeReport, null, 2)}\n`);
-  for (const window of windows) await window.close();
-  await browser?.close();
+  await session?.close();
   await context?.close();
 });
 
-/** A fresh browser window (its own sessionStorage) at a desktop's or a phone's size. */
-async function open(size: 'desktop' | 'phone'): Promise<Page> {
-  const window = await browser.newContext(
-    size === 'phone'
-      ? { viewport: PHONE, isMobile: true, hasTouch: true, deviceScaleFactor: 2, locale: 'en-GB' }
-      : { viewport: DESKTOP, locale: 'en-GB' },
-  );
-  windows.push(window);
-  const page = await window.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'error' || /Content Security Policy/i.test(message.text())) {
-      // A 401 or 404 the screen was asked to show is the browser reporting a response, not a refusal.
-      if (/status of (401|403|404)/.test(message.text())) return;
-      refusals.push(`${page.url()}: ${message.text()}`);
-    }
-  });
-  page.on('pageerror', (error) => refusals.push(`${page.url()}: ${error.message}`));
-  return page;
-}
-
-/** axe-core's serious and critical violations on the page as it is now (the count of each, by rule). */
-async function axeViolations(page: Page, screen: string) {
-  // Evaluated by the browser's debugging protocol, which the page's CSP does not govern.
-  await page.evaluate(AXE);
-  // A string, run in the page: its globals (document, axe) are the browser's, not Node's.
-  const violations = await page.evaluate<Array<{ id: string; impact: string; nodes: number }>>(
-    `axe.run(document, { resultTypes: ['violations'] }).then((results) =>
-       results.violations.map((violation) => ({ id: violation.id, impact: violation.impact, nodes: violation.nodes.length })))`,
-  );
-  axeReport[screen] = violations;
-  return violations.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical');
-}
-
-/**
- * Whether the page is wider than the phone: it would scroll sideways. (Against the phone's width, not
- * the window's: a mobile browser widens its layout viewport to fit content wider than the screen.)
- */
-const scrollsSideways = (page: Page) =>
-  page.evaluate<boolean>(`document.documentElement.scrollWidth > ${PHONE.width}`);
-
-async function screenshot(page: Page, name: string) {
-  await page.screenshot({ path: path.join(SCREENS, `${name}.png`), fullPage: true });
-}
+const open = (size: 'desktop' | 'phone') => session.open(size);
+const axeViolations = (page: Page, screen: string) => session.axeViolations(page, screen);
 
 /** Checks a screen at both sizes: axe, no sideways scroll on the phone, a screenshot of each. */
 async function checkScreen(name: string, show: (page: Page) => Promise<void>) {
@@ -364,6 +297,6 @@ describe('the web apps in a browser', () => {
   });
 
   it('was refused nothing by the Content-Security-Policy and threw nothing, on any screen', () => {
-    expect(refusals).toEqual([]);
+    expect(session.refusals).toEqual([]);
   });
 });

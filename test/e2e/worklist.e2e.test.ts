@@ -1,12 +1,12 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FhirDevServer, startFhirDevServer } from '../../src/modules/worklist/fhir/dev-server.ts';
 import { startIntegrationWorker } from '../../src/modules/worklist/integration/worker.ts';
 import { documentId, oruMessage } from '../../src/modules/worklist/operations/sample-messages.ts';
 import { onePagePdf } from '../../src/platform/pdf.ts';
+import { BrowserSession, SCREENS, screenshot, scrollsSideways } from '../support/browser.ts';
 import { createTestContext, type TestContext } from '../support/harness.ts';
 import { createFacility, receive } from '../support/worklist.ts';
 
@@ -18,18 +18,10 @@ import { createFacility, receive } from '../support/worklist.ts';
  * wider than a 390 px phone, nothing refused by the Content-Security-Policy; screenshots at 1440×900 and
  * 390×844 in test-results/screens/ (git-ignored).
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SCREENS = path.resolve('test-results/screens');
-const AXE = readFileSync(path.resolve('node_modules/axe-core/axe.min.js'), 'utf8');
-const DESKTOP = { width: 1440, height: 900 };
-const PHONE = { width: 390, height: 844 };
 
 let context: TestContext;
 let fhir: FhirDevServer;
-let browser: Browser;
-const windows: BrowserContext[] = [];
-const refusals: string[] = [];
-const axeReport: Record<string, Array<{ id: string; impact: string; nodes: number }>> = {};
+let session: BrowserSession;
 let camilleId: number;
 let leoId: number;
 let mismatchId: number;
@@ -56,7 +48,6 @@ const approver = () =>
   context.runtime.tokens.issue({ subject: 'dr-e2e', role: 'approver', facilities: ['FAC-E', 'FAC-F'] });
 
 beforeAll(async () => {
-  mkdirSync(SCREENS, { recursive: true });
   fhir = await startFhirDevServer({ synthesizePatients: true });
   context = await createTestContext({ listen: true });
   const db = context.runtime.database.db;
@@ -163,80 +154,30 @@ beforeAll(async () => {
     fhir: context.runtime.fhir,
     pollingIntervalSeconds: 0.5,
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  session = await BrowserSession.launch('worklist-axe.json');
 });
 afterAll(async () => {
-  writeFileSync(path.join(SCREENS, 'worklist-axe.json'), `${JSON.stringify(axeReport, null, 2)}\n`);
-  for (const window of windows) await window.close();
-  await browser?.close();
+  await session?.close();
   await context?.close();
   await fhir?.close();
 });
 
-async function open(size: 'desktop' | 'phone', signedIn = true): Promise<Page> {
-  const window = await browser.newContext(
-    size === 'phone'
-      ? { viewport: PHONE, isMobile: true, hasTouch: true, deviceScaleFactor: 2, locale: 'en-GB' }
-      : { viewport: DESKTOP, locale: 'en-GB' },
-  );
-  windows.push(window);
-  if (signedIn) {
-    const token = approver();
-    // Signed in as a tab is after sign-in (the page's own frame only: a PDF viewer's has no storage).
+/** A fresh window, signed in as a tab is after sign-in unless told (the page's own frame only: a PDF viewer's has no storage). */
+function open(size: 'desktop' | 'phone', signedIn = true): Promise<Page> {
+  if (!signedIn) return session.open(size);
+  const token = approver();
+  return session.open(size, async (window) => {
     await window.addInitScript(
       `if (window === window.top) sessionStorage.setItem('hotpath.token', ${JSON.stringify(token)})`,
     );
-  }
-  const page = await window.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'error' || /Content Security Policy/i.test(message.text())) {
-      if (/status of (401|403|404)/.test(message.text())) return;
-      refusals.push(`${page.url()}: ${message.text()}`);
-    }
   });
-  page.on('pageerror', (error) => refusals.push(`${page.url()}: ${error.message}`));
-  return page;
-}
-
-async function axeViolations(page: Page, screen: string) {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate<
-    Array<{ id: string; impact: string; nodes: number; targets: string[] }>
-  >(
-    `axe.run(document, { resultTypes: ['violations'] }).then((results) =>
-       results.violations.map((violation) => ({ id: violation.id, impact: violation.impact, nodes: violation.nodes.length,
-         targets: violation.nodes.slice(0, 3).map((node) => String(node.target)) })))`,
-  );
-  axeReport[screen] = violations.map(({ id, impact, nodes }) => ({ id, impact, nodes }));
-  return violations.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical');
-}
-
-const scrollsSideways = (page: Page) =>
-  page.evaluate<boolean>(`document.documentElement.scrollWidth > ${PHONE.width}`);
-
-/** The whole page, and what the screen shows first (the window as it opens). */
-async function screenshot(page: Page, name: string) {
-  await page.screenshot({ path: path.join(SCREENS, `${name}.png`), fullPage: true });
-  await page.screenshot({ path: path.join(SCREENS, `${name}-first-screen.png`) });
 }
 
 async function check(page: Page, name: string, size: 'desktop' | 'phone') {
-  expect(await axeViolations(page, `${name}-${size}`), `${name} at ${size}`).toEqual([]);
+  expect(await session.axeViolations(page, `${name}-${size}`), `${name} at ${size}`).toEqual([]);
   if (size === 'phone')
     expect(await scrollsSideways(page), `${name} scrolls sideways on a phone`).toBe(false);
-  await screenshot(page, `${name}-${size}`);
+  await screenshot(page, `${name}-${size}`, { firstScreen: true });
 }
 
 const rowTitles = (page: Page) => page.locator('tbody a[data-row-link]').allTextContents();
@@ -495,10 +436,14 @@ describe('the worklist in a browser', () => {
     await page.locator('tbody a[data-row-link]').first().waitFor();
     await page.close();
     // The browser reported the 503 it was given: not a refusal of ours.
-    refusals.splice(0, refusals.length, ...refusals.filter((line) => !line.includes('503')));
+    session.refusals.splice(
+      0,
+      session.refusals.length,
+      ...session.refusals.filter((line) => !line.includes('503')),
+    );
   });
 
   it('was refused nothing by the Content-Security-Policy and threw nothing, on any screen', () => {
-    expect(refusals).toEqual([]);
+    expect(session.refusals).toEqual([]);
   });
 });
