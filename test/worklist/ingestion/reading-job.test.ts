@@ -7,6 +7,7 @@ import {
   scanPdf,
   scanPng,
 } from '../../../src/modules/worklist/operations/paper-documents.ts';
+import { textPdf } from '../../../src/platform/pdf.ts';
 import { RequestLedger, withLedger } from '../../../src/platform/request-ledger.ts';
 import { costOf, createTestContext, type TestContext } from '../../support/harness.ts';
 import { CAMILLE_DUPONT, createFacility } from '../../support/worklist.ts';
@@ -187,6 +188,26 @@ describe('scans: recorded at once, read by the OCR job', () => {
     expect(await requestOf(id)).toMatchObject({ status: 'pending_verification', identity_check: 'pending' });
     const [, failure] = await historyOf(id);
     expect(failure?.note).toMatch(/^the scan could not be read: /);
+  });
+
+  it('reads at once a typed report whose last page has no text (a blank or signed page): no OCR needed', async () => {
+    const typed = textPdf([
+      [
+        "COMPTE RENDU D'EXAMENS BIOLOGIQUES",
+        'Nom de naissance : DUPONT',
+        'Prénom(s) : Camille',
+        'Née le : 12/03/1979',
+        'Sexe : F',
+        `INS : ${CAMILLE_DUPONT.ins}`,
+        'Prélevé le 19/11/2026',
+      ],
+      ['2/2'],
+    ]);
+    const response = await post(typed, 'application/pdf');
+    expect(response.statusCode, response.body).toBe(202);
+    const [id] = response.json().requestIds as [number];
+    expect(await historyOf(id)).toEqual([{ outcome: 'ok', note: 'matched by INS' }]);
+    expect(await requestOf(id)).toMatchObject({ status: 'verified', patient_id: camilleId, format: 'pdf' });
   });
 
   it('refuses at the door an image too large to decode, and bytes that are no image', async () => {

@@ -14,7 +14,7 @@ import {
   type ReadingProblem,
 } from './reading.ts';
 import { withReportContent } from './report-content.ts';
-import { readReportText } from './report-text.ts';
+import { confidentIdentity, readReportText } from './report-text.ts';
 import {
   type InboundMessage,
   type IngestionDeps,
@@ -299,16 +299,25 @@ const MESSAGE_TYPE_OF: Record<Format, string> = {
 
 /**
  * A PDF read by the French report rules from its text layer; the PDF itself is the document's file. A
- * PDF with a page of no text (a scan) is recorded as it is and read by the OCR job.
+ * PDF with pages of no text (scanned) whose text layer does not say who the patient is is recorded as it
+ * is and read by the OCR job; one whose text already names the patient (a blank or signed last page
+ * beside a typed report) is not held back for it.
  */
 async function readPdfBody(body: Buffer, fileName = 'document.pdf'): Promise<DocumentReading> {
   // pdf.js is large: loaded with the first PDF, not with every server start.
   const { pdfTextPages, pagesWithoutText } = await import('./pdf-text.ts');
   const pages = await pdfTextPages(body);
-  if (pagesWithoutText(pages).length > 0) {
+  const reading = readReportText(pages, { format: 'pdf', fileName, pdf: body });
+  if (pagesWithoutText(pages).length > 0 && !namesThePatient(reading)) {
     return deferredReading({ fileName, contentType: 'application/pdf', content: body, source: fileName });
   }
-  return readReportText(pages, { format: 'pdf', fileName, pdf: body });
+  return reading;
+}
+
+/** Enough, read confidently, for the matcher: an INS, or a birth name and a birth date. */
+function namesThePatient(reading: DocumentReading): boolean {
+  const identity = confidentIdentity(reading.identity);
+  return Boolean(identity.ins || (identity.birthLastName && identity.birthDate));
 }
 
 const SCAN_EXTENSIONS: Record<ScanContentType, string> = {
