@@ -12,7 +12,12 @@ import {
 } from '../../../src/modules/worklist/operations/sample-messages.ts';
 import { onePagePdf, textPdf } from '../../../src/platform/pdf.ts';
 import { costOf, createTestContext, type TestContext } from '../../support/harness.ts';
-import { CAMILLE_DUPONT, CAMILLE_IN_MESSAGES, createFacility } from '../../support/worklist.ts';
+import {
+  CAMILLE_DUPONT,
+  CAMILLE_IN_MESSAGES,
+  camilleLabReportPdf,
+  createFacility,
+} from '../../support/worklist.ts';
 import { buildZip } from '../../support/zip-writer.ts';
 
 const FACILITY = 'FAC-INBOX';
@@ -594,19 +599,7 @@ describe('POST /v2/inbox: a PDF with a text layer', () => {
     });
 
   it('reads the identity, date and type from its text, matches on confident fields, and takes it once', async () => {
-    const pdf = textPdf([
-      [
-        'Laboratoire de biologie médicale des Tilleuls',
-        "COMPTE RENDU D'EXAMENS BIOLOGIQUES",
-        'Nom de naissance : DUPONT',
-        'Prénom(s) : Camille',
-        'Née le : 12/03/1979',
-        'Sexe : F',
-        `INS : ${CAMILLE_DUPONT.ins}`,
-        'Prélevé le 19/11/2026',
-        'Hémoglobine 13,2 g/dL',
-      ],
-    ]);
+    const pdf = camilleLabReportPdf('inbox-1');
     const response = await post(pdf);
     expect(response.statusCode, response.body).toBe(202);
     expect(response.json().messages[0]).toMatchObject({ format: 'pdf', outcome: 'accepted' });
